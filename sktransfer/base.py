@@ -1,0 +1,166 @@
+"""Bases shared by all sktransfer estimators: device, seeding, modules, inference."""
+
+import copy
+import inspect
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+
+from sktransfer.nn import MLP
+
+
+def resolve_device(device):
+    """Turn ``"auto" | "cpu" | "cuda" | "cuda:N"`` into a ``torch.device``.
+
+    ``"auto"`` is the first GPU when one is present, else the CPU. Asking for a
+    GPU that is not there is a ``ValueError``.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}."
+        ) from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but no CUDA GPU is available; "
+                "use device='cpu' or device='auto'."
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r}: only {torch.cuda.device_count()} GPU(s) found."
+            )
+    elif resolved.type != "cpu":
+        raise ValueError(
+            f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}."
+        )
+    return resolved
+
+
+@contextmanager
+def torch_seed(seed, device):
+    """Seed torch inside a forked RNG so the global random state is untouched."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, device_type="cuda"):
+        torch.manual_seed(seed)
+        yield
+
+
+def check_no_batch_norm(module):
+    """Refuse batch normalisation, whose statistics mix the rows of a task."""
+    for name, layer in module.named_modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            raise ValueError(
+                f"The module's layer {name!r} is {type(layer).__name__}: batch "
+                "normalisation is not supported, because its batch statistics mix "
+                "the rows of a task and its running statistics would change at "
+                "every inner step. Use nn.LayerNorm instead."
+            )
+
+
+class BaseTransferEstimator(BaseEstimator):
+    """Shared mechanics of every sktransfer estimator.
+
+    Subclasses provide ``_parameter_constraints`` and ``fit``. This base builds
+    the torch module, resolves the device, seeds torch from ``random_state``,
+    validates inference inputs and runs batched, gradient-free inference.
+    """
+
+    def _draw_seed(self, rng):
+        return int(rng.randint(np.iinfo(np.int32).max))
+
+    def _make_rng(self):
+        return check_random_state(self.random_state)
+
+    def _build_module(self, n_features, n_outputs):
+        """Instantiate or copy ``module`` and check it maps features to outputs."""
+        module = self.module
+        params = dict(self.module_params or {})
+        if module is None:
+            params.setdefault("hidden_layer_sizes", tuple(self.hidden_layer_sizes))
+            module = MLP(n_features=n_features, n_outputs=n_outputs, **params)
+        elif isinstance(module, nn.Module):
+            if params:
+                raise ValueError(
+                    "module_params only applies when module is a class; module is "
+                    "an instance."
+                )
+            module = copy.deepcopy(module)
+        elif inspect.isclass(module) and issubclass(module, nn.Module):
+            module = module(n_features=n_features, n_outputs=n_outputs, **params)
+        else:
+            raise TypeError(
+                "module must be an nn.Module class or instance, got "
+                f"{type(module).__name__}."
+            )
+        check_no_batch_norm(module)
+        with torch.no_grad():
+            try:
+                out = module(torch.zeros(2, n_features))
+            except Exception as exc:  # noqa: BLE001 - the user's module failed
+                raise ValueError(
+                    f"The module cannot take (n_samples, {n_features}) inputs: {exc}"
+                ) from exc
+        if tuple(out.shape) != (2, n_outputs):
+            raise ValueError(
+                f"The module maps (2, {n_features}) inputs to {tuple(out.shape)}; "
+                f"expected (2, {n_outputs}) (n_samples, n_outputs)."
+            )
+        return module.float()
+
+    def _inference_params(self):
+        """The parameters inference uses: adapted ones if any, else the module's."""
+        return None
+
+    def _raw_predict(self, X):
+        """Module outputs for validated ``X`` as a float64 numpy array.
+
+        Inference runs in float64 (training runs in float32): float32 matrix
+        products can round differently with the batch size, and predictions
+        must not depend on which other rows are in the batch.
+        """
+        module = self.module_
+        device = next(module.parameters()).device
+        params = self._inference_params()
+        if params is None:
+            params = dict(module.named_parameters())
+        state = {
+            name: value.detach().double() if value.is_floating_point() else value
+            for name, value in {**dict(module.named_buffers()), **params}.items()
+        }
+        batch_size = self.batch_size or len(X) or 1
+        outputs = []
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                for start in range(0, len(X), batch_size):
+                    chunk = torch.as_tensor(
+                        X[start : start + batch_size],
+                        dtype=torch.float64,
+                        device=device,
+                    )
+                    out = torch.func.functional_call(module, state, (chunk,))
+                    outputs.append(out.cpu().numpy())
+        finally:
+            module.train(was_training)
+        if not outputs:
+            return np.empty((0, self._n_outputs()))
+        return np.concatenate(outputs)
+
+    def _validate_inference_X(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=np.float64)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags

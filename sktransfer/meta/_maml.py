@@ -1,0 +1,963 @@
+"""MAML, first-order MAML, Meta-SGD and ANIL as scikit-learn estimators."""
+
+import math
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNet
+from skorch.callbacks import EpochTimer, PrintLog, ProgressBar
+from torch import nn
+
+from sktransfer.base import BaseTransferEstimator, resolve_device, torch_seed
+from sktransfer.meta._inner_loop import (
+    adapt,
+    batched_forward,
+    expand_params,
+    head_parameter_names,
+    meta_loss,
+)
+from sktransfer.tasks._sampling import build_pool, sample_episodes
+from sktransfer.tasks._taskset import TaskSet, is_task_sequence
+
+
+class _MetaModule(nn.Module):
+    """The user's network plus, for Meta-SGD, one learned step size per weight."""
+
+    def __init__(self, net, adapt_names, inner_lr, learn_inner_lr):
+        super().__init__()
+        self.net = net
+        self.adapt_names = list(adapt_names)
+        self.inner_lr = inner_lr
+        self.inner_lrs = nn.ParameterDict()
+        if learn_inner_lr:
+            params = dict(net.named_parameters())
+            for name in self.adapt_names:
+                self.inner_lrs[name.replace(".", "__")] = nn.Parameter(
+                    torch.full_like(params[name], inner_lr)
+                )
+
+    def step_sizes(self):
+        if len(self.inner_lrs) == 0:
+            return dict.fromkeys(self.adapt_names, self.inner_lr)
+        return {n: self.inner_lrs[n.replace(".", "__")] for n in self.adapt_names}
+
+    def forward(self, X):
+        return self.net(X)
+
+
+class _MetaTrainer(NeuralNet):
+    """skorch engine for meta-training: one batch is one meta-iteration.
+
+    skorch supplies the callbacks, the history, the progress bar, the device
+    and the optimiser. Its data loop does not fit meta-training, so
+    ``get_iterator`` yields meta-iteration numbers, ``train_step`` draws a
+    meta-batch of tasks on the device and takes one meta-gradient step, and
+    ``run_single_epoch`` records the epoch's mean loss with a single host
+    synchronisation instead of one ``.item()`` per step.
+    """
+
+    def __init__(self, *args, episode=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.episode = episode
+
+    def get_default_callbacks(self):
+        return [("epoch_timer", EpochTimer()), ("print_log", PrintLog())]
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        return X, None
+
+    def get_iterator(self, dataset, training=False):
+        return range(self.iterations_per_epoch_)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        self.pool_ = X
+        self.forward_ = batched_forward(self.module_.net)
+        try:
+            remaining = self.episode["n_iterations"]
+            while remaining > 0:
+                steps = min(self.iterations_per_epoch_, remaining)
+                self.notify("on_epoch_begin", dataset_train=X, dataset_valid=None)
+                self.run_single_epoch(
+                    range(steps), training=True, prefix="train", step_fn=self.train_step
+                )
+                self.notify("on_epoch_end", dataset_train=X, dataset_valid=None)
+                remaining -= steps
+        finally:
+            del self.pool_, self.forward_
+        return self
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        total = None
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch)
+            loss = step["loss"].detach()
+            total = loss if total is None else total + loss
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        self.history.record(prefix + "_loss", float(total) / len(iterator))
+        self.history.record(prefix + "_batch_count", len(iterator))
+
+    def train_step(self, batch, **fit_params):
+        episode = self.episode
+        self._set_training(True)
+        self.optimizer_.zero_grad()
+        support, query = sample_episodes(
+            self.pool_,
+            episode["meta_batch_size"],
+            episode["k_shot"],
+            episode["n_query"],
+            n_way=episode["n_way"],
+            generator=self.generator_,
+        )
+        meta = self.module_
+        loss = meta_loss(
+            self.forward_,
+            self.criterion_,
+            dict(meta.net.named_parameters()),
+            support,
+            query,
+            inner_lrs=meta.step_sizes(),
+            n_steps=episode["n_inner_steps"],
+            adapt_names=meta.adapt_names,
+            first_order=episode["first_order"],
+        )
+        loss.backward()
+        self.optimizer_.step()
+        return {"loss": loss}
+
+
+@contextmanager
+def _restore_on_error(estimator):
+    """Leave the estimator as it was when a call fails."""
+    state = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(state)
+        raise
+
+
+class _BaseMAML(BaseTransferEstimator):
+    """Shared implementation of `MAMLClassifier` and `MAMLRegressor`."""
+
+    _parameter_constraints: dict = {
+        "module": [None, type, nn.Module],
+        "module_params": [None, dict],
+        "hidden_layer_sizes": ["array-like"],
+        "inner_lr": [Interval(Real, 0, None, closed="neither")],
+        "n_inner_steps": [Interval(Integral, 1, None, closed="left")],
+        "n_adapt_steps": [None, Interval(Integral, 0, None, closed="left")],
+        "meta_lr": [Interval(Real, 0, None, closed="neither")],
+        "meta_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "k_shot": [Interval(Integral, 1, None, closed="left")],
+        "n_query": [None, Interval(Integral, 1, None, closed="left")],
+        "first_order": ["boolean"],
+        "learn_inner_lr": ["boolean"],
+        "adapt_layers": [StrOptions({"all", "head"})],
+        "device": [str],
+        "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [None, list],
+    }
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        module_params=None,
+        hidden_layer_sizes=(40, 40),
+        inner_lr=0.01,
+        n_inner_steps=1,
+        n_adapt_steps=None,
+        meta_lr=1e-3,
+        meta_batch_size=25,
+        max_iter=1000,
+        k_shot=5,
+        n_query=None,
+        first_order=False,
+        learn_inner_lr=False,
+        adapt_layers="all",
+        device="cpu",
+        batch_size=None,
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.module = module
+        self.module_params = module_params
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.inner_lr = inner_lr
+        self.n_inner_steps = n_inner_steps
+        self.n_adapt_steps = n_adapt_steps
+        self.meta_lr = meta_lr
+        self.meta_batch_size = meta_batch_size
+        self.max_iter = max_iter
+        self.k_shot = k_shot
+        self.n_query = n_query
+        self.first_order = first_order
+        self.learn_inner_lr = learn_inner_lr
+        self.adapt_layers = adapt_layers
+        self.device = device
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    # -- fitted state exposed from the skorch engine -------------------------
+    @property
+    def module_(self):
+        """The meta-learned network (an ``nn.Module``)."""
+        return self.net_.module_.net
+
+    @property
+    def history_(self):
+        """skorch ``History``: one row per epoch (a pass of meta-batches)."""
+        return self.net_.history
+
+    # -- fit -----------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, task_ids=None):
+        """Meta-train on tasks.
+
+        Parameters
+        ----------
+        X : sequence of (X_i, y_i) pairs, TaskSet or array-like of shape \
+                (n_samples, n_features)
+            The tasks: pairs (or a `TaskSet`), or flat rows with ``task_ids``,
+            or one task's rows.
+        y : array-like of shape (n_samples,), default=None
+            Targets of the flat forms; ``None`` when ``X`` holds the tasks.
+        task_ids : array-like of shape (n_samples,), default=None
+            Task label of each row of the flat form. Without it the whole
+            set is one task.
+
+        Returns
+        -------
+        self : object
+            The meta-trained estimator.
+        """
+        with _restore_on_error(self):
+            return self._fit(X, y, task_ids, reset=True, n_iterations=self.max_iter)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, task_ids=None, **kwargs):
+        """One pass of meta-batches over the given tasks.
+
+        The first call initialises the model like `fit`; later calls go on
+        meta-training from the current weights and optimiser state.
+
+        Parameters
+        ----------
+        X : sequence of (X_i, y_i) pairs, TaskSet or array-like of shape \
+                (n_samples, n_features)
+            The tasks, in any of the forms `fit` accepts.
+        y : array-like of shape (n_samples,), default=None
+            Targets of the flat forms.
+        task_ids : array-like of shape (n_samples,), default=None
+            Task label of each row of the flat form.
+        **kwargs : dict
+            ``classes`` for classifiers: all labels of the shared label space,
+            needed on the first call when later calls bring new labels.
+
+        Returns
+        -------
+        self : object
+            The estimator after one more pass.
+        """
+        reset = not hasattr(self, "net_")
+        with _restore_on_error(self):
+            return self._fit(X, y, task_ids, reset=reset, n_iterations=None, **kwargs)
+
+    def _validate_tasks(self, X, y, task_ids, reset):
+        """Validate any task form into a `TaskSet`; ``single`` if one plain task."""
+        empty = isinstance(X, (list, tuple)) and len(X) == 0 and y is None
+        if is_task_sequence(X) or empty:
+            if y is not None or task_ids is not None:
+                raise ValueError(
+                    "Give either tasks as (X, y) pairs, or flat X and y (with "
+                    "task_ids), not both."
+                )
+            if empty:
+                raise ValueError("The task list is empty: give at least one task.")
+            tasks = TaskSet(X)
+            names = tasks.feature_names
+            X_flat = tasks.X
+            if names is not None:
+                import pandas as pd  # pandas is present: the tasks are frames
+
+                X_flat = pd.DataFrame(tasks.X, columns=names, copy=False)
+            validate_data(self, X_flat, tasks.y, reset=reset, **self._y_checks())
+            return tasks, False
+        if task_ids is None:
+            X_checked, y_checked = validate_data(
+                self, X, y, reset=reset, dtype=np.float64, **self._y_checks()
+            )
+            tasks = TaskSet.from_arrays(X_checked, y_checked, np.zeros(len(y_checked)))
+            return tasks, True
+        X_checked, y_checked = validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            dtype=np.float64,
+            ensure_all_finite=False,
+            **self._y_checks(),
+        )
+        return TaskSet.from_arrays(X_checked, y_checked, task_ids), False
+
+    def _episode_sizes(self, counts, tasks, single, slot_names):
+        """Support and query rows per slot; refuse tasks too small for them."""
+        k = self.k_shot
+        q = self.k_shot if self.n_query is None else self.n_query
+        present = counts > 0
+        too_small = present & (counts < k + q)
+        if not too_small.any():
+            return k, q
+        smallest = int(counts[present].min())
+        if single:
+            k = max(1, min(k, smallest // 2))
+            q = max(1, min(q, smallest - k))
+            return k, q
+        t, s = np.argwhere(too_small)[0]
+        what = tasks.task_name(t)
+        if slot_names is not None:
+            label = slot_names(t, s)
+            label = label.item() if isinstance(label, np.generic) else label
+            what += f", class {label!r},"
+        raise ValueError(
+            f"{what} has {counts[t, s]} rows but k_shot + n_query = {k + q} are "
+            f"needed{self._unit}. Use a smaller k_shot or n_query, or drop the task."
+        )
+
+    def _fit(self, X, y, task_ids, *, reset, n_iterations, **kwargs):
+        tasks, single = self._validate_tasks(X, y, task_ids, reset=reset)
+        if reset and tasks.feature_names is not None:
+            self.feature_names_in_ = tasks.feature_names
+        slots, n_slots, counts, slot_names, n_outputs = self._encode_targets(
+            tasks, reset=reset, **kwargs
+        )
+        k, q = self._episode_sizes(counts, tasks, single, slot_names)
+        n_way = getattr(self, "n_way", None)
+        device = resolve_device(self.device)
+        iterations_per_epoch = math.ceil(tasks.n_tasks / self.meta_batch_size)
+        if n_iterations is None:
+            n_iterations = iterations_per_epoch
+
+        if reset:
+            rng = self._make_rng()
+            self._random_seed = self._draw_seed(rng)
+            with torch_seed(self._random_seed, device):
+                net = self._build_module(tasks.n_features, n_outputs)
+                adapt_names = (
+                    head_parameter_names(net)
+                    if self.adapt_layers == "head"
+                    else [name for name, _ in net.named_parameters()]
+                )
+                meta_module = _MetaModule(
+                    net, adapt_names, self.inner_lr, self.learn_inner_lr
+                )
+                callbacks = list(self.callbacks or [])
+                if self.verbose:
+                    callbacks.append(
+                        ProgressBar(batches_per_epoch=iterations_per_epoch)
+                    )
+                self.net_ = _MetaTrainer(
+                    meta_module,
+                    criterion=self._criterion,
+                    criterion__reduction="none",
+                    optimizer=torch.optim.Adam,
+                    lr=self.meta_lr,
+                    train_split=None,
+                    callbacks=callbacks,
+                    device=device,
+                    verbose=self.verbose,
+                )
+                self.net_.initialize()
+            self.n_iter_ = 0
+            self.__dict__.pop("adapted_params_", None)
+
+        pool = build_pool(
+            tasks.X,
+            slots if self._criterion is nn.CrossEntropyLoss else tasks.y,
+            tasks.task_codes,
+            slots if self._criterion is nn.CrossEntropyLoss else np.zeros_like(slots),
+            tasks.n_tasks,
+            n_slots,
+            device=device,
+            dtype=torch.float32,
+        )
+        net = self.net_
+        net.episode = {
+            "n_iterations": n_iterations,
+            "meta_batch_size": self.meta_batch_size,
+            "k_shot": k,
+            "n_query": q,
+            "n_way": n_way,
+            "n_inner_steps": self.n_inner_steps,
+            "first_order": self.first_order,
+        }
+        net.iterations_per_epoch_ = iterations_per_epoch
+        net.generator_ = torch.Generator(device=device).manual_seed(
+            self._random_seed + self.n_iter_
+        )
+        with torch_seed(self._random_seed + self.n_iter_, device):
+            net.partial_fit(pool)
+        del net.generator_
+        self.n_iter_ += n_iterations
+        self.__dict__.pop("adapted_params_", None)
+        return self
+
+    # -- adaptation ----------------------------------------------------------
+    def adapt(self, X, y):
+        """Adapt the meta-learned weights to a new task's support set.
+
+        Takes ``n_adapt_steps`` gradient steps (``n_inner_steps`` by default)
+        on ``(X, y)``, always starting from the meta-learned weights, never
+        from a previous adaptation. Later calls to `predict` use the adapted
+        weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The support set's features.
+        y : array-like of shape (n_samples,)
+            The support set's targets.
+
+        Returns
+        -------
+        self : object
+            The adapted estimator.
+        """
+        check_is_fitted(self)
+        with _restore_on_error(self):
+            X, y = validate_data(
+                self, X, y, reset=False, dtype=np.float64, **self._y_checks()
+            )
+            target, extra = self._encode_support(y)
+            meta = self.net_.module_
+            device = next(meta.parameters()).device
+            params = {
+                name: value.detach().requires_grad_(value.requires_grad)
+                for name, value in meta.net.named_parameters()
+            }
+            X_t = torch.as_tensor(X, dtype=torch.float32, device=device)[None]
+            y_t = target.to(device)[None]
+            steps = (
+                self.n_inner_steps if self.n_adapt_steps is None else self.n_adapt_steps
+            )
+            lrs = {
+                n: lr.detach() if torch.is_tensor(lr) else lr
+                for n, lr in meta.step_sizes().items()
+            }
+            was_training = meta.training
+            meta.train()
+            try:
+                with torch.enable_grad(), torch_seed(self._random_seed, device):
+                    adapted = adapt(
+                        batched_forward(meta.net),
+                        self.net_.criterion_,
+                        expand_params(params, 1),
+                        X_t,
+                        y_t,
+                        torch.ones(y_t.shape[:2], device=device),
+                        inner_lrs=lrs,
+                        n_steps=steps,
+                        adapt_names=meta.adapt_names,
+                        create_graph=False,
+                    )
+            finally:
+                meta.train(was_training)
+            self.adapted_params_ = {
+                name: value[0].detach() for name, value in adapted.items()
+            }
+            for name, value in extra.items():
+                setattr(self, name, value)
+        return self
+
+    def _inference_params(self):
+        return getattr(self, "adapted_params_", None)
+
+    def _n_outputs(self):
+        return self.net_.module_.net(
+            torch.zeros(1, self.n_features_in_, device=self._device_of_module())
+        ).shape[1]
+
+    def _device_of_module(self):
+        return next(self.module_.parameters()).device
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "adapted_params_" in state:
+            state["adapted_params_"] = {
+                k: v.cpu() for k, v in state["adapted_params_"].items()
+            }
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "adapted_params_" in state and "net_" in state:
+            device = self._device_of_module()
+            self.adapted_params_ = {
+                k: v.to(device) for k, v in self.adapted_params_.items()
+            }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+class MAMLClassifier(ClassifierMixin, _BaseMAML):
+    """Model-agnostic meta-learning classifier (MAML, FOMAML, Meta-SGD, ANIL).
+
+    Meta-trains an initialisation of a torch network over many related tasks
+    so that a few gradient steps on a new task's support set give a good
+    classifier for that task (Finn et al., 2017). ``first_order=True`` drops
+    the second-order terms (FOMAML), ``learn_inner_lr=True`` learns one inner
+    step size per weight (Meta-SGD) and ``adapt_layers="head"`` adapts only
+    the output layer (ANIL). Each meta-batch of tasks is one vectorised pass.
+
+    Parameters
+    ----------
+    module : nn.Module class or instance, default=None
+        The network. A class is built as ``module(n_features=..., n_outputs=...,
+        **module_params)``; an instance is deep-copied and its weights are the
+        starting point of every `fit`. ``None`` builds
+        :class:`~sktransfer.nn.MLP` sized by ``hidden_layer_sizes``. Modules
+        with batch normalisation are refused.
+    module_params : dict, default=None
+        Keyword arguments of ``module`` when it is a class (or of the default
+        MLP, e.g. ``{"activation": "tanh"}``).
+    hidden_layer_sizes : array-like of int, default=(40, 40)
+        Hidden layer widths of the default MLP.
+    inner_lr : float, default=0.01
+        Step size of the inner (adaptation) gradient steps; the initial value
+        of the learned step sizes when ``learn_inner_lr=True``.
+    n_inner_steps : int, default=1
+        Inner gradient steps per task during meta-training.
+    n_adapt_steps : int, default=None
+        Gradient steps of `adapt`; ``None`` means ``n_inner_steps``.
+    meta_lr : float, default=1e-3
+        Learning rate of the outer Adam optimiser.
+    meta_batch_size : int, default=25
+        Tasks per meta-iteration, drawn with replacement.
+    max_iter : int, default=1000
+        Meta-iterations of `fit`.
+    k_shot : int, default=5
+        Support rows per class in every training episode.
+    n_query : int, default=None
+        Query rows per class in every training episode; ``None`` means
+        ``k_shot``. Each task needs ``k_shot + n_query`` rows of every class
+        it has.
+    n_way : int, default=None
+        ``None``: the shared label space (labels mean the same in every task).
+        An int: the episodic label space, where every episode is an
+        ``n_way``-class problem whose classes are drawn from its task and
+        relabelled, and `adapt` accepts up to ``n_way`` new classes.
+    first_order : bool, default=False
+        Use first-order MAML (no gradient through the inner steps).
+    learn_inner_lr : bool, default=False
+        Learn a step size per weight in the outer loop (Meta-SGD).
+    adapt_layers : {"all", "head"}, default="all"
+        The weights the inner loop adapts: all of them (MAML) or the output
+        layer only (ANIL).
+    device : str, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (a GPU if present).
+    batch_size : int, default=None
+        Rows per forward pass at prediction; ``None`` predicts all at once.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation and task sampling: the same value gives
+        bit-identical models on the same machine and device.
+    verbose : int, default=0
+        Print a log line per epoch (a pass of meta-batches over the tasks) and
+        show a progress bar.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks for meta-training, e.g.
+        ``EarlyStopping(monitor="train_loss")``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Shared label space: the labels of all training tasks. Episodic label
+        space: the labels of the last support set, set by `adapt`.
+    module_ : nn.Module
+        The meta-learned network.
+    adapted_params_ : dict of str to Tensor
+        The weights after the last `adapt`, used by `predict`.
+    history_ : skorch.history.History
+        Loss per epoch of meta-training.
+    net_ : skorch.NeuralNet
+        The skorch engine that ran meta-training.
+    n_iter_ : int
+        Meta-iterations run so far.
+    n_features_in_ : int
+        Number of features seen during `fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during `fit`, when they are all strings.
+
+    See Also
+    --------
+    MAMLRegressor : The same for regression tasks.
+
+    Examples
+    --------
+    >>> from sktransfer import MAMLClassifier
+    >>> from sktransfer.datasets import make_related_classification_tasks
+    >>> X, y, t = make_related_classification_tasks(n_tasks=20, random_state=0)
+    >>> est = MAMLClassifier(max_iter=20, random_state=0).fit(X, y, task_ids=t)
+    >>> est.adapt(X[t == 0][:10], y[t == 0][:10]).predict(X[t == 0][10:12]).shape
+    (2,)
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseMAML._parameter_constraints,
+        "n_way": [None, Interval(Integral, 2, None, closed="left")],
+    }
+    _criterion = nn.CrossEntropyLoss
+    _unit = " per class"
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        module_params=None,
+        hidden_layer_sizes=(40, 40),
+        inner_lr=0.01,
+        n_inner_steps=1,
+        n_adapt_steps=None,
+        meta_lr=1e-3,
+        meta_batch_size=25,
+        max_iter=1000,
+        k_shot=5,
+        n_query=None,
+        n_way=None,
+        first_order=False,
+        learn_inner_lr=False,
+        adapt_layers="all",
+        device="cpu",
+        batch_size=None,
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        super().__init__(
+            module,
+            module_params=module_params,
+            hidden_layer_sizes=hidden_layer_sizes,
+            inner_lr=inner_lr,
+            n_inner_steps=n_inner_steps,
+            n_adapt_steps=n_adapt_steps,
+            meta_lr=meta_lr,
+            meta_batch_size=meta_batch_size,
+            max_iter=max_iter,
+            k_shot=k_shot,
+            n_query=n_query,
+            first_order=first_order,
+            learn_inner_lr=learn_inner_lr,
+            adapt_layers=adapt_layers,
+            device=device,
+            batch_size=batch_size,
+            random_state=random_state,
+            verbose=verbose,
+            callbacks=callbacks,
+        )
+        self.n_way = n_way
+
+    def _y_checks(self):
+        return {}
+
+    def _encode_targets(self, tasks, *, reset, classes=None):
+        y = tasks.y
+        check_classification_targets(y)
+        if self.n_way is None:
+            if reset:
+                labels = np.unique(y) if classes is None else np.unique(classes)
+                self.classes_ = labels
+            unknown = np.setdiff1d(np.unique(y), self.classes_)
+            if len(unknown):
+                raise ValueError(
+                    f"Labels {unknown.tolist()} are not among classes_ "
+                    f"{self.classes_.tolist()}; pass all labels as classes= on the "
+                    "first partial_fit."
+                )
+            slots = np.searchsorted(self.classes_, y)
+            n_slots = len(self.classes_)
+            counts = np.bincount(
+                tasks.task_codes * n_slots + slots, minlength=tasks.n_tasks * n_slots
+            ).reshape(tasks.n_tasks, n_slots)
+            classes_ = self.classes_
+
+            def slot_names(t, s):
+                return classes_[s]
+
+            return slots, n_slots, counts, slot_names, n_slots
+
+        # Episodic: a slot is the rank of the class within its task.
+        pairs, pair_codes = np.unique(
+            np.stack([tasks.task_codes, np.unique(y, return_inverse=True)[1]]),
+            axis=1,
+            return_inverse=True,
+        )
+        first_of_task = np.searchsorted(pairs[0], pairs[0])
+        ranks = np.arange(pairs.shape[1]) - first_of_task
+        slots = ranks[pair_codes.ravel()]
+        n_slots = int(ranks.max()) + 1
+        counts = np.bincount(
+            tasks.task_codes * n_slots + slots, minlength=tasks.n_tasks * n_slots
+        ).reshape(tasks.n_tasks, n_slots)
+        n_classes = (counts > 0).sum(1)
+        if (n_classes < self.n_way).any():
+            t = int(np.argmax(n_classes < self.n_way))
+            raise ValueError(
+                f"{tasks.task_name(t)} has {n_classes[t]} classes but n_way="
+                f"{self.n_way} are needed for each episode; use a smaller n_way or "
+                "drop the task."
+            )
+
+        def slot_names(t, s):
+            return y[np.argmax((tasks.task_codes == t) & (slots == s))]
+
+        if reset:
+            self.__dict__.pop("classes_", None)
+        return slots, n_slots, counts, slot_names, self.n_way
+
+    def _encode_support(self, y):
+        check_classification_targets(y)
+        labels, codes = np.unique(y, return_inverse=True)
+        if self.n_way is None:
+            unknown = np.setdiff1d(labels, self.classes_)
+            if len(unknown):
+                raise ValueError(
+                    f"The support set has labels {unknown.tolist()} that are not "
+                    f"among classes_ {self.classes_.tolist()} seen in training; "
+                    "in the shared label space adapt only takes known labels "
+                    "(set n_way for new classes)."
+                )
+            codes = np.searchsorted(self.classes_, y)
+            return torch.as_tensor(codes), {}
+        if len(labels) > self.n_way:
+            raise ValueError(
+                f"The support set has {len(labels)} classes but the model is "
+                f"{self.n_way}-way: adapt takes at most n_way={self.n_way} classes."
+            )
+        return torch.as_tensor(codes), {"classes_": labels}
+
+    def _check_predictable(self):
+        if self.n_way is not None and not hasattr(self, "adapted_params_"):
+            raise ValueError(
+                "This episodic (n_way) model has no classes until it sees a "
+                "support set: call adapt(X_support, y_support) before predicting."
+            )
+
+    def decision_function(self, X):
+        """Class scores (logits) of the current model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes, the score of ``classes_[1]`` minus that of
+            ``classes_[0]``.
+        """
+        X = self._validate_inference_X(X)
+        self._check_predictable()
+        raw = self._raw_predict(X)[:, : len(self.classes_)]
+        if raw.shape[1] == 2:
+            return raw[:, 1] - raw[:, 0]
+        return raw
+
+    def predict_proba(self, X):
+        """Class probabilities of the current model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        X = self._validate_inference_X(X)
+        self._check_predictable()
+        raw = self._raw_predict(X)[:, : len(self.classes_)]
+        raw -= raw.max(axis=1, keepdims=True)
+        proba = np.exp(raw)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Predict class labels with the current (adapted or meta-learned) model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        X = self._validate_inference_X(X)
+        self._check_predictable()
+        raw = self._raw_predict(X)[:, : len(self.classes_)]
+        return self.classes_[np.argmax(raw, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        return tags
+
+
+class MAMLRegressor(RegressorMixin, _BaseMAML):
+    """Model-agnostic meta-learning regressor (MAML, FOMAML, Meta-SGD, ANIL).
+
+    Meta-trains an initialisation of a torch network over many related
+    regression tasks so that a few gradient steps on a new task's support set
+    fit that task (Finn et al., 2017), with the same variants as
+    `MAMLClassifier`. ``k_shot`` and ``n_query`` count rows per task.
+
+    Parameters
+    ----------
+    module : nn.Module class or instance, default=None
+        The network. A class is built as ``module(n_features=..., n_outputs=...,
+        **module_params)``; an instance is deep-copied and its weights are the
+        starting point of every `fit`. ``None`` builds
+        :class:`~sktransfer.nn.MLP` sized by ``hidden_layer_sizes``. Modules
+        with batch normalisation are refused.
+    module_params : dict, default=None
+        Keyword arguments of ``module`` when it is a class (or of the default
+        MLP).
+    hidden_layer_sizes : array-like of int, default=(40, 40)
+        Hidden layer widths of the default MLP.
+    inner_lr : float, default=0.01
+        Step size of the inner (adaptation) gradient steps; the initial value
+        of the learned step sizes when ``learn_inner_lr=True``.
+    n_inner_steps : int, default=1
+        Inner gradient steps per task during meta-training.
+    n_adapt_steps : int, default=None
+        Gradient steps of `adapt`; ``None`` means ``n_inner_steps``.
+    meta_lr : float, default=1e-3
+        Learning rate of the outer Adam optimiser.
+    meta_batch_size : int, default=25
+        Tasks per meta-iteration, drawn with replacement.
+    max_iter : int, default=1000
+        Meta-iterations of `fit`.
+    k_shot : int, default=5
+        Support rows per task in every training episode.
+    n_query : int, default=None
+        Query rows per task in every training episode; ``None`` means
+        ``k_shot``. Each task needs ``k_shot + n_query`` rows.
+    first_order : bool, default=False
+        Use first-order MAML (no gradient through the inner steps).
+    learn_inner_lr : bool, default=False
+        Learn a step size per weight in the outer loop (Meta-SGD).
+    adapt_layers : {"all", "head"}, default="all"
+        The weights the inner loop adapts: all (MAML) or the output layer
+        (ANIL).
+    device : str, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (a GPU if present).
+    batch_size : int, default=None
+        Rows per forward pass at prediction; ``None`` predicts all at once.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation and task sampling: the same value gives
+        bit-identical models on the same machine and device.
+    verbose : int, default=0
+        Print a log line per epoch (a pass of meta-batches over the tasks) and
+        show a progress bar.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks for meta-training.
+
+    Attributes
+    ----------
+    module_ : nn.Module
+        The meta-learned network.
+    adapted_params_ : dict of str to Tensor
+        The weights after the last `adapt`, used by `predict`.
+    history_ : skorch.history.History
+        Loss per epoch of meta-training.
+    net_ : skorch.NeuralNet
+        The skorch engine that ran meta-training.
+    n_iter_ : int
+        Meta-iterations run so far.
+    n_features_in_ : int
+        Number of features seen during `fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during `fit`, when they are all strings.
+
+    See Also
+    --------
+    MAMLClassifier : The same for classification tasks.
+
+    Examples
+    --------
+    >>> from sktransfer import MAMLRegressor
+    >>> from sktransfer.datasets import make_sinusoid_tasks
+    >>> X, y, t = make_sinusoid_tasks(n_tasks=20, random_state=0)
+    >>> est = MAMLRegressor(max_iter=20, random_state=0).fit(X, y, task_ids=t)
+    >>> est.adapt(X[t == 0][:10], y[t == 0][:10]).predict(X[t == 0][10:12]).shape
+    (2,)
+    """
+
+    _criterion = nn.MSELoss
+    _unit = ""
+
+    def _y_checks(self):
+        return {"y_numeric": True, "multi_output": True}
+
+    def _encode_targets(self, tasks, *, reset):
+        y = tasks.y.astype(np.float64, copy=False)
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        if reset:
+            self._y_ndim = y.ndim
+        elif n_outputs != self._n_outputs():
+            raise ValueError(
+                f"y has {n_outputs} outputs but the model was fitted with "
+                f"{self._n_outputs()}."
+            )
+        tasks.y = y.reshape(len(y), -1)
+        counts = np.bincount(tasks.task_codes, minlength=tasks.n_tasks)[:, None]
+        return np.zeros(len(y), dtype=np.int64), 1, counts, None, n_outputs
+
+    def _encode_support(self, y):
+        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        return torch.as_tensor(y, dtype=torch.float32), {}
+
+    def _check_predictable(self):
+        pass
+
+    def predict(self, X):
+        """Predict targets with the current (adapted or meta-learned) model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted targets.
+        """
+        X = self._validate_inference_X(X)
+        raw = self._raw_predict(X)
+        return raw.ravel() if self._y_ndim == 1 else raw
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

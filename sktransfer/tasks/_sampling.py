@@ -1,0 +1,115 @@
+"""Device-resident task pools and support/query sampling by index.
+
+Sampling happens on the pool's device with a ``torch.Generator``: no Python
+loop, ``.item()`` or numpy inside, so a meta-training step that calls
+`sample_episodes` never waits on the host.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class TaskPool:
+    """Rows of all tasks on one device, grouped by (task, class slot).
+
+    For regression there is one slot per task. In the shared label space a
+    classifier's slot is the global class code; in the episodic label space it
+    is the rank of the class within its task.
+    """
+
+    X: torch.Tensor  # (n_rows, n_features)
+    y: torch.Tensor  # (n_rows,) class codes, or (n_rows, n_outputs) targets
+    offsets: torch.Tensor  # (n_tasks, n_slots) first row of each group
+    counts: torch.Tensor  # (n_tasks, n_slots) rows in each group
+    n_slots_per_task: torch.Tensor  # (n_tasks,) slots in use per task
+    max_count: int
+
+    @property
+    def n_tasks(self):
+        return self.counts.shape[0]
+
+
+def build_pool(X, y, task_codes, slot_codes, n_tasks, n_slots, *, device, dtype):
+    """Group rows by (task, slot) with one stable sort and move them to ``device``."""
+    key = task_codes.astype(np.int64) * n_slots + slot_codes
+    order = np.argsort(key, kind="stable")
+    counts = np.bincount(key, minlength=n_tasks * n_slots).reshape(n_tasks, n_slots)
+    offsets = (np.cumsum(counts.ravel()) - counts.ravel()).reshape(n_tasks, n_slots)
+    used = counts > 0
+    y_sorted = y[order]
+    y_tensor = (
+        torch.as_tensor(y_sorted, dtype=torch.long)
+        if np.issubdtype(y_sorted.dtype, np.integer)
+        else torch.as_tensor(y_sorted.reshape(len(y_sorted), -1), dtype=dtype)
+    )
+    return TaskPool(
+        X=torch.as_tensor(X[order], dtype=dtype).to(device),
+        y=y_tensor.to(device),
+        offsets=torch.as_tensor(offsets).to(device),
+        counts=torch.as_tensor(counts).to(device),
+        n_slots_per_task=torch.as_tensor(used.sum(1)).to(device),
+        max_count=int(counts.max()),
+    )
+
+
+def sample_episodes(pool, n_tasks, k_shot, n_query, *, n_way=None, generator):
+    """Draw ``n_tasks`` episodes (tasks with replacement) from ``pool``.
+
+    Each episode takes ``k_shot`` support and ``n_query`` query rows from every
+    slot (every class, or the ``n_way`` classes drawn for it in the episodic
+    label space; the task itself for regression), without replacement where
+    the slot has enough rows and cycling through its rows otherwise. Slots a
+    task lacks get weight 0.
+
+    Returns
+    -------
+    support, query : tuple of (X, y, weight)
+        ``X`` is ``(n_tasks, n_slots * rows, n_features)``, ``y`` the class
+        index in the episode ``(n_tasks, n_slots * rows)`` (or targets
+        ``(n_tasks, rows, n_outputs)``), ``weight`` ``(n_tasks, n_slots * rows)``.
+    """
+    device = pool.X.device
+    n_total = k_shot + n_query
+    tasks = torch.randint(
+        pool.n_tasks, (n_tasks,), generator=generator, device=device
+    ).unsqueeze(1)
+    n_slots = pool.counts.shape[1]
+    if n_way is None:
+        slots = torch.arange(n_slots, device=device).expand(n_tasks, n_slots)
+    else:
+        keys = torch.rand(n_tasks, n_slots, generator=generator, device=device)
+        unused = torch.arange(n_slots, device=device) >= pool.n_slots_per_task[tasks]
+        slots = keys.masked_fill(unused, 2.0).argsort(1)[:, :n_way]
+    offsets = pool.offsets[tasks, slots]
+    counts = pool.counts[tasks, slots]
+
+    # A random order of each group's rows: the ``n_total`` smallest random keys.
+    width = min(n_total, pool.max_count)
+    keys = torch.rand(*slots.shape, pool.max_count, generator=generator, device=device)
+    padding = torch.arange(pool.max_count, device=device) >= counts.unsqueeze(-1)
+    order = keys.masked_fill(padding, 2.0).topk(width, dim=-1, largest=False).indices
+    position = torch.arange(n_total, device=device) % counts.clamp(1, width).unsqueeze(
+        -1
+    )
+    present = counts > 0
+    rows = torch.where(
+        present.unsqueeze(-1), offsets.unsqueeze(-1) + order.gather(-1, position), 0
+    )
+    weight = present.unsqueeze(-1).expand_as(rows).to(pool.X.dtype)
+    labels = torch.arange(slots.shape[1], device=device).expand_as(slots)
+    labels = labels.unsqueeze(-1).expand_as(rows)
+
+    def take(part):
+        idx = rows[..., part].reshape(n_tasks, -1)
+        X = pool.X[idx]
+        y = pool.y[idx] if pool.y.dtype.is_floating_point else labels[..., part]
+        return (
+            X,
+            y.reshape(n_tasks, idx.shape[1], *pool.y.shape[1:]),
+            weight[..., part].reshape(n_tasks, -1),
+        )
+
+    return take(slice(0, k_shot)), take(slice(k_shot, n_total))

@@ -1,0 +1,274 @@
+"""The task data model: `TaskSet` and the checks that name the offending task."""
+
+import numbers
+
+import numpy as np
+
+
+def is_task_sequence(X):
+    """Whether ``X`` is a `TaskSet` or a sequence of ``(X_i, y_i)`` pairs."""
+    if isinstance(X, TaskSet):
+        return True
+    if not isinstance(X, (list, tuple)) or len(X) == 0:
+        return False
+    first = X[0]
+    return (
+        isinstance(first, (list, tuple))
+        and len(first) == 2
+        and (hasattr(first[0], "columns") or np.ndim(first[0]) == 2)
+    )
+
+
+def _task_name(label):
+    label = label.item() if isinstance(label, np.generic) else label
+    if isinstance(label, numbers.Integral):
+        return f"task {label}"
+    return f"task {label!r}"
+
+
+def _feature_names(X):
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return None
+    names = np.asarray(columns, dtype=object)
+    return names if all(isinstance(n, str) for n in names) else None
+
+
+class TaskSet:
+    """Validated tasks that share the same feature columns.
+
+    A task is a pair ``(X_i, y_i)``. `TaskSet` checks the tasks once, naming
+    the offending task in every error, and converts between the three forms
+    the estimators accept: a sequence of pairs, flat arrays with a
+    sample-aligned array of task labels, and a DataFrame with a group column.
+    All estimators accept a `TaskSet` wherever they accept a sequence of pairs.
+
+    Parameters
+    ----------
+    tasks : sequence of (array-like, array-like)
+        The ``(X_i, y_i)`` pairs: numpy arrays, pandas objects or lists, all
+        with the same number of columns. The task labels are ``0 .. n - 1``.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The rows of all tasks, float64, grouped by task.
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        The targets of all tasks.
+    task_ids : ndarray of shape (n_samples,)
+        The task label of every row.
+    task_labels : ndarray of shape (n_tasks,)
+        The distinct task labels, in order of first appearance.
+    task_codes : ndarray of shape (n_samples,)
+        The position of every row's task in ``task_labels``.
+    feature_names : ndarray of str or None
+        Column names when the tasks were pandas frames with string columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer import TaskSet
+    >>> rng = np.random.default_rng(0)
+    >>> tasks = [(rng.normal(size=(6, 3)), rng.integers(0, 2, 6)) for _ in range(4)]
+    >>> ts = TaskSet(tasks)
+    >>> len(ts), ts.X.shape
+    (4, (24, 3))
+    >>> X, y, task_ids = ts.to_arrays()
+    >>> len(TaskSet.from_arrays(X, y, task_ids))
+    4
+    """
+
+    def __init__(self, tasks):
+        if isinstance(tasks, TaskSet):
+            self._set(tasks.X, tasks.y, tasks.task_ids, tasks.feature_names)
+            return
+        if not isinstance(tasks, (list, tuple)):
+            raise TypeError(
+                "tasks must be a sequence of (X, y) pairs or a TaskSet, got "
+                f"{type(tasks).__name__}."
+            )
+        if len(tasks) == 0:
+            raise ValueError("The task list is empty: give at least one (X, y) task.")
+        Xs, ys = [], []
+        names = None
+        n_features = None
+        for i, task in enumerate(tasks):
+            if not isinstance(task, (list, tuple)) or len(task) != 2:
+                raise ValueError(f"task {i} is not an (X, y) pair.")
+            X_i, y_i = task
+            if i == 0:
+                names = _feature_names(X_i)
+            elif names is not None and not np.array_equal(_feature_names(X_i), names):
+                raise ValueError(
+                    f"task {i} has feature names that differ from those of task 0; "
+                    "all tasks must share the same feature columns."
+                )
+            X_i = _as_float_2d(X_i, f"task {i}")
+            y_i = np.asarray(y_i)
+            if n_features is None:
+                n_features = X_i.shape[1]
+            elif X_i.shape[1] != n_features:
+                raise ValueError(
+                    f"task {i} has {X_i.shape[1]} features but task 0 has "
+                    f"{n_features}; all tasks must share the same feature columns."
+                )
+            if len(y_i) != len(X_i):
+                raise ValueError(
+                    f"task {i} has {len(X_i)} rows in X but {len(y_i)} in y."
+                )
+            if len(X_i) == 0:
+                raise ValueError(f"task {i} is empty: drop it or give it rows.")
+            Xs.append(X_i)
+            ys.append(y_i)
+        task_ids = np.repeat(np.arange(len(tasks)), [len(X_i) for X_i in Xs])
+        self._set(np.concatenate(Xs), np.concatenate(ys), task_ids, names)
+
+    @classmethod
+    def from_arrays(cls, X, y, task_ids):
+        """Build from flat arrays and a sample-aligned array of task labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows of all tasks.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
+        task_ids : array-like of shape (n_samples,)
+            The task label of every row.
+
+        Returns
+        -------
+        TaskSet
+            The validated tasks.
+        """
+        names = _feature_names(X)
+        X = _as_float_2d(X, "X")
+        y = np.asarray(y)
+        task_ids = np.asarray(task_ids)
+        if task_ids.ndim != 1 or len(task_ids) != len(X) or len(y) != len(X):
+            raise ValueError(
+                "X, y and task_ids must have the same number of rows, got "
+                f"{len(X)}, {len(y)} and {task_ids.shape}."
+            )
+        if len(X) == 0:
+            raise ValueError("The task list is empty: X has no rows.")
+        if task_ids.dtype.kind == "f" and not np.isfinite(task_ids).all():
+            raise ValueError("task_ids contains NaN or infinity.")
+        self = cls.__new__(cls)
+        self._set(X, y, task_ids, names)
+        return self
+
+    @classmethod
+    def from_frame(cls, frame, *, target, group):
+        """Build from a DataFrame with a target column and a task (group) column.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            One row per sample.
+        target : str or list of str
+            The target column(s).
+        group : str
+            The column holding each row's task label.
+
+        Returns
+        -------
+        TaskSet
+            The validated tasks; the remaining columns are the features.
+        """
+        targets = [target] if isinstance(target, str) else list(target)
+        X = frame.drop(columns=[*targets, group])
+        y = frame[target].to_numpy()
+        return cls.from_arrays(X, y, frame[group].to_numpy())
+
+    def _set(self, X, y, task_ids, feature_names):
+        self.X = X
+        self.y = y
+        self.task_ids = task_ids
+        self.feature_names = feature_names
+        self.task_labels, first, self.task_codes = np.unique(
+            task_ids, return_index=True, return_inverse=True
+        )
+        # Order tasks by first appearance, not by sorted label.
+        by_appearance = np.argsort(first, kind="stable")
+        rank = np.empty_like(by_appearance)
+        rank[by_appearance] = np.arange(len(by_appearance))
+        self.task_labels = self.task_labels[by_appearance]
+        self.task_codes = rank[self.task_codes]
+        self._check_finite()
+
+    def _check_finite(self):
+        bad = ~np.isfinite(self.X).all(axis=1)
+        if self.y.dtype.kind in "fc":
+            bad |= ~np.isfinite(self.y.reshape(len(self.y), -1)).all(axis=1)
+        if bad.any():
+            label = self.task_ids[np.argmax(bad)]
+            raise ValueError(
+                f"{_task_name(label)} contains NaN or infinity in X or y; "
+                "impute or drop those rows first."
+            )
+
+    def __len__(self):
+        return len(self.task_labels)
+
+    @property
+    def n_tasks(self):
+        """Number of tasks."""
+        return len(self.task_labels)
+
+    @property
+    def n_features(self):
+        """Number of feature columns shared by the tasks."""
+        return self.X.shape[1]
+
+    def task_name(self, code):
+        """How errors name the task at position ``code``."""
+        return _task_name(self.task_labels[code])
+
+    def __getitem__(self, code):
+        rows = self.task_codes == code
+        return self.X[rows], self.y[rows]
+
+    def __iter__(self):
+        for code in range(len(self)):
+            yield self[code]
+
+    def to_pairs(self):
+        """The tasks as a list of ``(X_i, y_i)`` pairs.
+
+        Returns
+        -------
+        list of tuple
+            One ``(X_i, y_i)`` pair per task, in ``task_labels`` order.
+        """
+        return list(self)
+
+    def to_arrays(self):
+        """The tasks as flat arrays.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The rows of all tasks.
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
+        task_ids : ndarray of shape (n_samples,)
+            The task label of every row.
+        """
+        return self.X, self.y, self.task_ids
+
+    def __repr__(self):
+        return f"TaskSet(n_tasks={len(self)}, n_features={self.n_features})"
+
+
+def _as_float_2d(X, where):
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: X must be numeric ({exc}).") from None
+    if X.ndim != 2:
+        raise ValueError(
+            f"{where}: X must be 2-dimensional (n_samples, n_features), got shape "
+            f"{X.shape}."
+        )
+    return X

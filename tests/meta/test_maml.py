@@ -1,0 +1,302 @@
+"""Behaviour of MAMLClassifier / MAMLRegressor that users rely on."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from skorch.callbacks import EarlyStopping
+from torch import nn
+
+from sktransfer import MAMLClassifier, MAMLRegressor, TaskSet
+from sktransfer.datasets import make_related_classification_tasks, make_sinusoid_tasks
+
+FAST = dict(hidden_layer_sizes=(16,), max_iter=15, random_state=0)
+
+
+def _class_tasks(n_tasks=4, rows=20, n_features=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return [
+        (rng.normal(size=(rows, n_features)), np.tile([0, 1], rows // 2))
+        for _ in range(n_tasks)
+    ]
+
+
+@pytest.fixture(scope="module")
+def sinusoids():
+    return make_sinusoid_tasks(n_tasks=30, n_samples=20, random_state=0)
+
+
+# -- the three task forms ------------------------------------------------------
+def test_three_task_forms_mean_the_same(sinusoids):
+    X, y, t = sinusoids
+    pairs = TaskSet.from_arrays(X, y, t).to_pairs()
+    flat = MAMLRegressor(**FAST).fit(X, y, task_ids=t)
+    from_pairs = MAMLRegressor(**FAST).fit(pairs)
+    from_taskset = MAMLRegressor(**FAST).fit(TaskSet(pairs))
+    np.testing.assert_array_equal(flat.predict(X), from_pairs.predict(X))
+    np.testing.assert_array_equal(flat.predict(X), from_taskset.predict(X))
+
+
+def test_plain_fit_is_one_task_and_shrinks_to_small_data():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(3, 2)), rng.normal(size=3)
+    est = MAMLRegressor(k_shot=5, **FAST).fit(X, y)
+    assert est.predict(X).shape == (3,)
+
+
+def test_pandas_feature_names_are_kept_and_checked():
+    X, y, t = make_related_classification_tasks(
+        n_tasks=6, n_samples=40, n_features=3, random_state=0
+    )
+    frame = pd.DataFrame(X, columns=["age", "dose", "weight"])
+    est = MAMLClassifier(**FAST).fit(frame, y, task_ids=t)
+    np.testing.assert_array_equal(est.feature_names_in_, ["age", "dose", "weight"])
+    with pytest.warns(UserWarning, match="feature names"):
+        est.predict(X)
+    pairs = [(frame[t == i], y[t == i]) for i in range(6)]
+    est = MAMLClassifier(**FAST).fit(pairs)
+    np.testing.assert_array_equal(est.feature_names_in_, ["age", "dose", "weight"])
+    with pytest.raises(ValueError, match="task 1 has feature names"):
+        MAMLClassifier(**FAST).fit(
+            [pairs[0], (pairs[1][0].rename(columns={"age": "x"}), pairs[1][1])]
+        )
+
+
+def test_float64_and_list_inputs():
+    tasks = [(X.tolist(), y.tolist()) for X, y in _class_tasks()]
+    est = MAMLClassifier(k_shot=3, **FAST).fit(tasks)
+    assert est.predict(tasks[0][0]).dtype == np.asarray(tasks[0][1]).dtype
+
+
+# -- bad input ---------------------------------------------------------------
+def test_bad_tasks_are_refused_naming_the_task():
+    est = MAMLClassifier(**FAST)
+    tasks = _class_tasks()
+    tasks[2][0][3, 1] = np.nan
+    with pytest.raises(ValueError, match="task 2 contains NaN or infinity"):
+        est.fit(tasks)
+    tasks = _class_tasks()
+    tasks[1] = (np.zeros((20, 4)), tasks[1][1])
+    with pytest.raises(ValueError, match="task 1 has 4 features but task 0 has 3"):
+        est.fit(tasks)
+    with pytest.raises(ValueError, match="task list is empty"):
+        est.fit([])
+    tasks = _class_tasks()
+    tasks[3] = (tasks[3][0][:6], tasks[3][1][:6])
+    with pytest.raises(
+        ValueError, match=r"task 3, class 0, has 3 rows .* smaller k_shot"
+    ):
+        est.fit(tasks)
+    X, y, _ = make_related_classification_tasks(n_tasks=4, random_state=0)
+    t = np.repeat(["north", "south", "east", "west"], len(X) // 4)
+    X[len(X) // 2 + 1, 0] = np.inf
+    with pytest.raises(ValueError, match="task 'east' contains NaN or infinity"):
+        est.fit(X, y, task_ids=t)
+    reg = MAMLRegressor(k_shot=5, **FAST)
+    with pytest.raises(ValueError, match="task 1 has 5 rows but k_shot \\+ n_query"):
+        reg.fit(np.zeros((30, 2)), np.zeros(30), task_ids=[0] * 25 + [1] * 5)
+
+
+def test_adapt_refuses_unknown_labels_and_too_many_classes():
+    est = MAMLClassifier(k_shot=3, **FAST).fit(_class_tasks())
+    with pytest.raises(ValueError, match=r"labels \[2\] that are not among classes_"):
+        est.adapt(np.zeros((4, 3)), [0, 1, 2, 2])
+    episodic = MAMLClassifier(n_way=2, k_shot=2, **FAST).fit(_class_tasks())
+    with pytest.raises(ValueError, match="call adapt"):
+        episodic.predict(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="3 classes but the model is 2-way"):
+        episodic.adapt(np.zeros((6, 3)), [0, 1, 2, 0, 1, 2])
+
+
+def test_failed_call_leaves_the_fitted_estimator_as_it_was():
+    est = MAMLClassifier(k_shot=3, **FAST).fit(_class_tasks())
+    X = _class_tasks(seed=1)[0][0]
+    est.adapt(X[:6], [0, 1] * 3)
+    before = pickle.dumps(est)
+    pred = est.predict(X)
+    with pytest.raises(ValueError):
+        est.adapt(X[:4], [0, 1, 5, 5])
+    bad = _class_tasks()
+    bad[0][0][0, 0] = np.nan
+    with pytest.raises(ValueError):
+        est.fit(bad)
+    with pytest.raises(ValueError):
+        est.partial_fit(np.zeros((20, 4)), np.tile([0, 1], 10), task_ids=[0] * 20)
+    np.testing.assert_array_equal(est.predict(X), pred)
+    assert pickle.dumps(est) == before
+
+
+def test_batch_norm_is_refused():
+    module = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
+    with pytest.raises(ValueError, match="batch normalisation is not supported"):
+        MAMLRegressor(module=module, **FAST).fit(np.zeros((20, 2)), np.zeros(20))
+
+
+def test_module_with_wrong_output_size_is_refused():
+    with pytest.raises(ValueError, match=r"expected \(2, 1\)"):
+        MAMLRegressor(module=nn.Linear(2, 3), **FAST).fit(
+            np.zeros((20, 2)), np.zeros(20)
+        )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_gpu_is_a_clear_error_and_auto_falls_back():
+    X, y = np.zeros((20, 2)), np.zeros(20)
+    with pytest.raises(ValueError, match="no CUDA GPU is available"):
+        MAMLRegressor(device="cuda", **FAST).fit(X, y)
+    est = MAMLRegressor(device="auto", **FAST).fit(X, y)
+    assert next(est.module_.parameters()).device.type == "cpu"
+
+
+# -- modules -----------------------------------------------------------------
+class _Residual(nn.Module):
+    def __init__(self, n_features=1, n_outputs=1, width=8):
+        super().__init__()
+        self.inp = nn.Linear(n_features, width)
+        self.norm = nn.LayerNorm(width)
+        self.out = nn.Linear(width, n_outputs)
+
+    def forward(self, X):
+        h = self.inp(X)
+        return self.out(h + torch.tanh(self.norm(h)))
+
+
+def test_module_class_and_instance(sinusoids):
+    X, y, t = sinusoids
+    est = MAMLRegressor(module=_Residual, module_params={"width": 6}, **FAST)
+    est.fit(X, y, task_ids=t)
+    assert est.module_.inp.out_features == 6
+    instance = _Residual(n_features=1, n_outputs=1)
+    start = {k: v.clone() for k, v in instance.state_dict().items()}
+    a = MAMLRegressor(module=instance, **FAST).fit(X, y, task_ids=t)
+    b = MAMLRegressor(module=instance, **FAST).fit(X, y, task_ids=t)
+    # the user's instance is copied, never trained in place
+    for k, v in instance.state_dict().items():
+        torch.testing.assert_close(v, start[k], rtol=0, atol=0)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+
+
+# -- adapt semantics -----------------------------------------------------------
+def test_adapt_always_starts_from_the_meta_weights(sinusoids):
+    X, y, t = sinusoids
+    est = MAMLRegressor(**FAST).fit(X, y, task_ids=t)
+    meta = est.predict(X)
+    Xs, ys = X[t == 0][:5], y[t == 0][:5]
+    once = est.adapt(Xs, ys).predict(X)
+    est.adapt(X[t == 1][:5], y[t == 1][:5])
+    twice = est.adapt(Xs, ys).predict(X)
+    np.testing.assert_array_equal(once, twice)
+    assert not np.allclose(once, meta)
+    est.n_adapt_steps = 0
+    np.testing.assert_array_equal(est.adapt(Xs, ys).predict(X), meta)
+
+
+def test_episodic_classes_come_from_the_support_set():
+    X, y, t = make_related_classification_tasks(
+        n_tasks=5, n_samples=60, n_classes=3, random_state=0
+    )
+    est = MAMLClassifier(n_way=2, k_shot=2, **FAST).fit(X, y, task_ids=t)
+    support = np.isin(y, [0, 2]) & (t == 0)
+    labels = np.where(y[support] == 0, "cat", "dog")
+    est.adapt(X[support], labels)
+    np.testing.assert_array_equal(est.classes_, ["cat", "dog"])
+    proba = est.predict_proba(X[:5])
+    assert proba.shape == (5, 2)
+    np.testing.assert_allclose(proba.sum(1), 1)
+    assert set(est.predict(X)) <= {"cat", "dog"}
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {},
+        {"first_order": True},
+        {"learn_inner_lr": True},
+        {"adapt_layers": "head"},
+        {"n_inner_steps": 2, "n_adapt_steps": 3},
+    ],
+)
+def test_variants_fit_and_adapt(sinusoids, variant):
+    X, y, t = sinusoids
+    est = MAMLRegressor(**{**FAST, **variant}).fit(X, y, task_ids=t)
+    est.adapt(X[t == 0][:5], y[t == 0][:5])
+    if variant.get("adapt_layers") == "head":
+        head = {"2.weight", "2.bias"} if len(est.module_) == 3 else set()
+        for name, value in est.module_.named_parameters():
+            changed = not torch.equal(value, est.adapted_params_[name])
+            assert changed == (name in head), name
+    if variant.get("learn_inner_lr"):
+        lrs = est.net_.module_.inner_lrs
+        assert len(lrs) == 4
+        assert not all(
+            torch.allclose(v, torch.full_like(v, 0.01)) for v in lrs.values()
+        )
+
+
+# -- reproducibility, pickling, partial_fit, history -------------------------------
+def test_same_random_state_gives_bit_identical_predictions(sinusoids):
+    X, y, t = sinusoids
+    state = torch.random.get_rng_state()
+    a = MAMLRegressor(**FAST).fit(X, y, task_ids=t).adapt(X[:5], y[:5]).predict(X)
+    assert torch.equal(torch.random.get_rng_state(), state)  # global RNG untouched
+    b = MAMLRegressor(**FAST).fit(X, y, task_ids=t).adapt(X[:5], y[:5]).predict(X)
+    np.testing.assert_array_equal(a, b)
+    c = MAMLRegressor(**{**FAST, "random_state": 1}).fit(X, y, task_ids=t).predict(X)
+    assert not np.array_equal(a, c)
+
+
+def test_pickle_round_trip_keeps_adaptation(sinusoids):
+    X, y, t = sinusoids
+    est = MAMLRegressor(**FAST).fit(X, y, task_ids=t).adapt(X[:5], y[:5])
+    clone = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(clone.predict(X), est.predict(X))
+
+
+def test_partial_fit_continues_meta_training(sinusoids):
+    X, y, t = sinusoids
+    est = MAMLRegressor(**FAST)
+    est.partial_fit(X, y, task_ids=t)
+    assert est.n_iter_ == 2  # one pass: ceil(30 tasks / 25 per meta-batch)
+    first = est.predict(X)
+    est.partial_fit(X[t < 10], y[t < 10], task_ids=t[t < 10])
+    assert est.n_iter_ == 3
+    assert len(est.history_) == 2
+    assert not np.array_equal(first, est.predict(X))
+
+
+def test_partial_fit_classes_and_unknown_labels():
+    tasks = _class_tasks()
+    est = MAMLClassifier(k_shot=3, **FAST)
+    est.partial_fit(tasks, classes=[0, 1, 2])
+    np.testing.assert_array_equal(est.classes_, [0, 1, 2])
+    with pytest.raises(ValueError, match=r"Labels \[7\] are not among classes_"):
+        est.partial_fit([(tasks[0][0], np.full(20, 7))])
+
+
+def test_history_and_callbacks(sinusoids):
+    X, y, t = sinusoids
+    est = MAMLRegressor(
+        hidden_layer_sizes=(16,),
+        max_iter=400,
+        random_state=0,
+        callbacks=[EarlyStopping(monitor="train_loss", patience=3, threshold=0.5)],
+    ).fit(X, y, task_ids=t)
+    losses = est.history_[:, "train_loss"]
+    assert len(losses) < 200  # stopped early: 2 iterations per epoch, 400 iterations
+    assert all(np.isfinite(losses))
+
+
+def test_meta_training_lowers_the_loss(sinusoids):
+    X, y, t = sinusoids
+    est = MAMLRegressor(hidden_layer_sizes=(32, 32), max_iter=300, random_state=0)
+    losses = est.fit(X, y, task_ids=t).history_[:, "train_loss"]
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
+
+
+def test_verbose_prints_a_log(sinusoids, capsys):
+    X, y, t = sinusoids
+    MAMLRegressor(**{**FAST, "max_iter": 4}, verbose=1).fit(X, y, task_ids=t)
+    out = capsys.readouterr()
+    assert "train_loss" in out.out

@@ -1,0 +1,51 @@
+"""scikit-learn's own estimator checks over every public estimator."""
+
+import pytest
+from sklearn.utils.estimator_checks import (
+    check_param_validation,
+    parametrize_with_checks,
+)
+
+from sktransfer.utils.discovery import all_estimators
+
+# Small, fast settings that still learn sklearn's toy problems.
+INIT_PARAMS = {
+    "MAMLClassifier": dict(
+        hidden_layer_sizes=(16,), max_iter=60, meta_lr=0.01, random_state=0
+    ),
+    "MAMLRegressor": dict(
+        hidden_layer_sizes=(16,), max_iter=60, meta_lr=0.01, random_state=0
+    ),
+}
+
+# Checks expected to fail, with the reason. Keep it empty.
+EXPECTED_FAILED_CHECKS = {}
+
+
+def _instances():
+    for name, cls in all_estimators():
+        yield cls(**INIT_PARAMS.get(name, {}))
+
+
+ESTIMATORS = list(_instances())
+
+
+@parametrize_with_checks(
+    ESTIMATORS,
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(
+        type(est).__name__, {}
+    ),
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda est: type(est).__name__)
+def test_param_validation(estimator):
+    check_param_validation(type(estimator).__name__, estimator)
+
+
+def test_every_public_estimator_is_checked():
+    names = {name for name, _ in all_estimators()}
+    assert {"MAMLClassifier", "MAMLRegressor"} <= names
+    assert names <= set(INIT_PARAMS)
