@@ -222,7 +222,18 @@ class TaskSet:
         return self.X.shape[1]
 
     def task_name(self, code):
-        """How errors name the task at position ``code``."""
+        """How errors name a task.
+
+        Parameters
+        ----------
+        code : int
+            The task's position in ``task_labels``.
+
+        Returns
+        -------
+        str
+            ``"task 3"`` for integer labels, ``"task 'north'"`` otherwise.
+        """
         return _task_name(self.task_labels[code])
 
     def __getitem__(self, code):

@@ -1,0 +1,875 @@
+"""Source-to-target transfer by fine-tuning, as scikit-learn estimators."""
+
+import copy
+import glob
+from contextlib import contextmanager
+from fnmatch import fnmatchcase
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping, Freezer, ProgressBar, Unfreezer
+from skorch.dataset import ValidSplit
+from torch import nn
+
+from sktransfer.base import BaseTransferEstimator, resolve_device, torch_seed
+from sktransfer.tasks._taskset import TaskSet, is_task_sequence
+
+
+@contextmanager
+def _restore_on_error(estimator):
+    """Leave the estimator as it was when a call fails."""
+    state = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(state)
+        raise
+
+
+def _layers(module):
+    """The parameterised layers, input to output: ``[(name, [param names])]``."""
+    layers = []
+    for name, sub in module.named_modules():
+        params = [p for p, _ in sub.named_parameters(recurse=False)]
+        if params:
+            prefix = f"{name}." if name else ""
+            layers.append((name, [prefix + p for p in params]))
+    if not layers:
+        raise ValueError("The module has no parameters to fine-tune.")
+    return layers
+
+
+def _replace_head(module, head, n_outputs):
+    """Put a freshly initialised output layer with ``n_outputs`` in place."""
+    old = module.get_submodule(head) if head else module
+    if not head or not isinstance(old, nn.Linear):
+        raise ValueError(
+            f"A fresh head needs the module's output layer to be an nn.Linear, but "
+            f"its last parameterised layer {head or '(the module itself)'!r} is "
+            f"{type(old).__name__}; use head='keep' or a module whose output layer "
+            "is nn.Linear."
+        )
+    parent, _, child = head.rpartition(".")
+    new = nn.Linear(
+        old.in_features,
+        n_outputs,
+        bias=old.bias is not None,
+        device=old.weight.device,
+        dtype=old.weight.dtype,
+    )
+    setattr(module.get_submodule(parent) if parent else module, child, new)
+
+
+def _output_width(module, n_features):
+    """Number of outputs of ``module`` for ``n_features`` inputs."""
+    device = next(module.parameters()).device
+    with torch.no_grad():
+        try:
+            out = module(torch.zeros(2, n_features, device=device))
+        except Exception as exc:  # noqa: BLE001 - the user's module failed
+            raise ValueError(
+                f"The module cannot take (n_samples, {n_features}) inputs: {exc}"
+            ) from exc
+    if out.ndim != 2:
+        raise ValueError(
+            f"The module maps (2, {n_features}) inputs to {tuple(out.shape)}; "
+            "expected (n_samples, n_outputs)."
+        )
+    return out.shape[1]
+
+
+class _Trainer(NeuralNet):
+    """skorch engine of pre-training and of each adaptation.
+
+    A plain `NeuralNet` on already encoded targets (class codes or float
+    targets): skorch supplies the data loop, callbacks, history, device and
+    optimiser; the public estimators do validation and label encoding.
+    """
+
+
+class _BaseFineTune(BaseTransferEstimator):
+    """Shared implementation of `FineTuneClassifier` and `FineTuneRegressor`."""
+
+    _parameter_constraints: dict = {
+        "module": [None, type, nn.Module],
+        "module_params": [None, dict],
+        "hidden_layer_sizes": ["array-like"],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "pretrained": ["boolean"],
+        "freeze": [
+            None,
+            StrOptions({"body"}),
+            Interval(Integral, 0, None, closed="left"),
+            list,
+        ],
+        "head": [StrOptions({"auto", "reset", "keep"})],
+        "adapt_lr": [None, Interval(Real, 0, None, closed="neither")],
+        "adapt_max_iter": [Interval(Integral, 1, None, closed="left")],
+        "unfreeze_every": [None, Interval(Integral, 1, None, closed="left")],
+        "layer_lr_decay": [None, Interval(Real, 0, 1, closed="right")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [None, list],
+    }
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        module_params=None,
+        hidden_layer_sizes=(40, 40),
+        lr=1e-3,
+        max_iter=100,
+        batch_size=None,
+        pretrained=False,
+        freeze="body",
+        head="auto",
+        adapt_lr=1e-2,
+        adapt_max_iter=100,
+        unfreeze_every=None,
+        layer_lr_decay=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        tol=1e-4,
+        n_iter_no_change=10,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.module = module
+        self.module_params = module_params
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.lr = lr
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.pretrained = pretrained
+        self.freeze = freeze
+        self.head = head
+        self.adapt_lr = adapt_lr
+        self.adapt_max_iter = adapt_max_iter
+        self.unfreeze_every = unfreeze_every
+        self.layer_lr_decay = layer_lr_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    # -- fitted state exposed from the skorch engines ------------------------
+    @property
+    def pretrained_module_(self):
+        """The network after pre-training (or the given pretrained module)."""
+        return self.net_.module_
+
+    @property
+    def module_(self):
+        """The network `predict` uses: the adapted one after `adapt`."""
+        net = getattr(self, "adapt_net_", None) or self.net_
+        return net.module_
+
+    @property
+    def history_(self):
+        """skorch ``History`` of pre-training: one row per epoch."""
+        return self.net_.history
+
+    @property
+    def adapt_history_(self):
+        """skorch ``History`` of the last `adapt`: one row per epoch."""
+        if getattr(self, "adapt_net_", None) is None:
+            raise AttributeError("adapt_history_ exists after adapt.")
+        return self.adapt_net_.history
+
+    # -- fit -----------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, task_ids=None):
+        """Pre-train the whole network on the (pooled) source data.
+
+        Parameters
+        ----------
+        X : sequence of (X_i, y_i) pairs, TaskSet or array-like of shape \
+                (n_samples, n_features)
+            The source data: task pairs (or a `TaskSet`), or flat rows with or
+            without ``task_ids``. All forms are pooled into one training set.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), \
+                default=None
+            Targets of the flat forms; ``None`` when ``X`` holds the tasks.
+        task_ids : array-like of shape (n_samples,), default=None
+            Task label of each row of the flat form; accepted for
+            compatibility with the other forms, the rows are pooled.
+
+        Returns
+        -------
+        self : object
+            The pre-trained estimator, without adaptation.
+        """
+        with _restore_on_error(self):
+            return self._fit(X, y, task_ids, reset=True, epochs=self.max_iter)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, task_ids=None, **kwargs):
+        """One more epoch of pre-training over the given rows.
+
+        The first call initialises the network like `fit`; later calls go on
+        from the current pre-trained weights and optimiser state. Any
+        adaptation is dropped.
+
+        Parameters
+        ----------
+        X : sequence of (X_i, y_i) pairs, TaskSet or array-like of shape \
+                (n_samples, n_features)
+            The source data, in any of the forms `fit` accepts.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), \
+                default=None
+            Targets of the flat forms.
+        task_ids : array-like of shape (n_samples,), default=None
+            Task label of each row of the flat form (the rows are pooled).
+        **kwargs : dict
+            ``classes`` for classifiers: all labels, required on the first
+            call (sklearn's incremental contract).
+
+        Returns
+        -------
+        self : object
+            The estimator after one more epoch.
+        """
+        reset = not hasattr(self, "net_")
+        with _restore_on_error(self):
+            return self._fit(X, y, task_ids, reset=reset, epochs=1, **kwargs)
+
+    def _validate_source(self, X, y, task_ids, reset):
+        """Validate any task form; return pooled float64 ``X`` and ``y``."""
+        empty = isinstance(X, (list, tuple)) and len(X) == 0 and y is None
+        if is_task_sequence(X) or empty:
+            if y is not None or task_ids is not None:
+                raise ValueError(
+                    "Give either tasks as (X, y) pairs, or flat X and y (with "
+                    "task_ids), not both."
+                )
+            if empty:
+                raise ValueError("The task list is empty: give at least one task.")
+            tasks = TaskSet(X)
+            X_flat = tasks.X
+            if tasks.feature_names is not None:
+                import pandas as pd  # pandas is present: the tasks are frames
+
+                X_flat = pd.DataFrame(tasks.X, columns=tasks.feature_names)
+            X, y = X_flat, tasks.y
+        elif task_ids is not None:
+            task_ids = np.asarray(task_ids)
+            if task_ids.ndim != 1 or len(task_ids) != len(X):
+                raise ValueError(
+                    f"task_ids must have one label per row of X ({len(X)} rows), "
+                    f"got shape {task_ids.shape}."
+                )
+        return validate_data(
+            self, X, y, reset=reset, dtype=np.float64, **self._y_checks()
+        )
+
+    def _fit(self, X, y, task_ids, *, reset, epochs, **kwargs):
+        X, y = self._validate_source(X, y, task_ids, reset)
+        targets, n_outputs = self._encode_source(y, reset=reset, **kwargs)
+        device = resolve_device(self.device)
+        if reset:
+            self._random_seed = self._draw_seed(self._make_rng())
+            with torch_seed(self._random_seed, device):
+                module = self._build_module(X.shape[1], n_outputs)
+            self.net_ = self._make_engine(
+                module, lr=self.lr, targets=targets, device=device
+            )
+            self.n_iter_ = 0
+        self._drop_adaptation()
+        before = len(self.net_.history)
+        with torch_seed(self._random_seed + self.n_iter_, device):
+            self.net_.partial_fit(X.astype(np.float32), targets, epochs=epochs)
+        self.n_iter_ += len(self.net_.history) - before
+        return self
+
+    def _drop_adaptation(self):
+        self.__dict__.pop("adapt_net_", None)
+        self.__dict__.pop("adapt_n_iter_", None)
+        self._after_drop_adaptation()
+
+    def _make_engine(self, module, *, lr, targets, device, callbacks=(), **kwargs):
+        """A fresh, initialised skorch engine training ``module``."""
+        callbacks = [*callbacks, *copy.deepcopy(list(self.callbacks or []))]
+        train_split = None
+        if self.early_stopping:
+            if len(targets) < 2:
+                raise ValueError(
+                    "early_stopping needs at least 2 rows to hold some out for "
+                    f"validation, got {len(targets)}."
+                )
+            train_split = ValidSplit(
+                self.validation_fraction,
+                stratified=self._stratify(targets),
+                random_state=self._random_seed,
+            )
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss",
+                        patience=self.n_iter_no_change,
+                        threshold=self.tol,
+                        threshold_mode="abs",
+                        load_best=True,
+                        sink=print if self.verbose else _no_print,
+                    ),
+                )
+            )
+        if self.verbose:
+            callbacks.append(("progress_bar", ProgressBar()))
+        engine = _Trainer(
+            module,
+            criterion=self._criterion,
+            optimizer=torch.optim.Adam,
+            lr=lr,
+            max_epochs=1,
+            batch_size=self.batch_size or min(200, len(targets)),
+            iterator_train__shuffle=True,
+            train_split=train_split,
+            callbacks=callbacks,
+            device=device,
+            verbose=self.verbose,
+            **kwargs,
+        )
+        return engine.initialize()
+
+    # -- adaptation ----------------------------------------------------------
+    def adapt(self, X, y):
+        """Fine-tune the pre-trained network on a target set.
+
+        Always starts from the pre-trained weights, never from a previous
+        adaptation, so adapting twice to the same data gives the same model
+        as adapting once. The layers chosen by ``freeze`` keep their weights
+        bit for bit; ``head`` decides whether the output layer is kept or
+        replaced by a fresh one; the rest is trained for ``adapt_max_iter``
+        epochs at ``adapt_lr``. Later calls to `predict` use the adapted
+        network. A failing call leaves the estimator as it was.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The target set's features, with the source's columns.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target set's targets.
+
+        Returns
+        -------
+        self : object
+            The adapted estimator.
+        """
+        from_module = (
+            not hasattr(self, "net_")
+            and self.pretrained
+            and isinstance(self.module, nn.Module)
+        )
+        if not from_module:
+            try:
+                check_is_fitted(self)
+            except NotFittedError as exc:
+                raise NotFittedError(
+                    f"This {type(self).__name__} is not fitted: call fit first, or "
+                    "pass a trained nn.Module instance as module with "
+                    "pretrained=True to adapt it without fit."
+                ) from exc
+        with _restore_on_error(self):
+            if from_module:
+                self._wrap_pretrained(X)
+            X, y = validate_data(
+                self, X, y, reset=False, dtype=np.float64, **self._y_checks()
+            )
+            targets, n_outputs, fresh, classes = self._encode_target(y)
+            device = self.net_.device
+            with torch_seed(self._random_seed, torch.device(device)):
+                module = copy.deepcopy(self.net_.module_)
+                layers = _layers(module)
+                head_name = layers[-1][0]
+                if fresh:
+                    _replace_head(module, head_name, n_outputs)
+                    layers = _layers(module)
+                callbacks, kwargs = self._adapt_schedule(module, layers, fresh)
+                engine = self._make_engine(
+                    module,
+                    lr=self.adapt_lr if self.adapt_lr is not None else self.lr,
+                    targets=targets,
+                    device=device,
+                    callbacks=callbacks,
+                    **kwargs,
+                )
+                engine.partial_fit(
+                    X.astype(np.float32), targets, epochs=self.adapt_max_iter
+                )
+            self.adapt_net_ = engine
+            self.adapt_n_iter_ = len(engine.history)
+            if classes is not None:
+                self.classes_ = classes
+        return self
+
+    def _wrap_pretrained(self, X):
+        """Use the ``module`` instance as the pre-trained network, without fit."""
+        X = validate_data(self, X, reset=True, dtype=np.float64)
+        device = resolve_device(self.device)
+        self._random_seed = self._draw_seed(self._make_rng())
+        probe = copy.deepcopy(self.module).float()
+        n_outputs = _output_width(probe, X.shape[1])
+        module = self._build_module(X.shape[1], n_outputs)
+        self.net_ = self._make_engine(
+            module, lr=self.lr, targets=np.zeros(len(X)), device=device
+        )
+        self.n_iter_ = 0
+        self._init_from_module(n_outputs)
+
+    def _frozen_layers(self, layers, fresh):
+        """Names of the frozen parameters, grouped by layer (input first)."""
+        freeze = self.freeze
+        names = [n for _, layer in layers for n in layer]
+        if freeze is None:
+            groups = []
+        elif isinstance(freeze, str):  # "body"
+            groups = [layer for _, layer in layers[:-1]]
+        elif isinstance(freeze, Integral):
+            if freeze > len(layers):
+                raise ValueError(
+                    f"freeze={freeze} but the module has only {len(layers)} "
+                    f"parameterised layers: {[n or '(root)' for n, _ in layers]}."
+                )
+            groups = [layer for _, layer in layers[:freeze]]
+        else:
+            frozen = set()
+            for pattern in freeze:
+                if not isinstance(pattern, str):
+                    raise ValueError(
+                        f"freeze patterns must be strings, got {pattern!r}."
+                    )
+                matched = [n for n in names if fnmatchcase(n, pattern)]
+                if not matched:
+                    raise ValueError(
+                        f"The freeze pattern {pattern!r} matches no parameter of "
+                        f"the module; its parameters are {names}."
+                    )
+                frozen.update(matched)
+            groups = [
+                [n for n in layer if n in frozen]
+                for _, layer in layers
+                if any(n in frozen for n in layer)
+            ]
+        if sum(len(g) for g in groups) == len(names):
+            raise ValueError(
+                f"freeze={freeze!r} freezes every parameter: nothing is left for "
+                "adapt to train."
+            )
+        return groups
+
+    def _adapt_schedule(self, module, layers, fresh):
+        """skorch callbacks (freezing, gradual unfreezing) and optimiser groups."""
+        groups = self._frozen_layers(layers, fresh)
+        callbacks = []
+        if groups:
+            callbacks.append(
+                ("freezer", Freezer([glob.escape(n) for g in groups for n in g]))
+            )
+        if self.unfreeze_every is not None:
+            # The top frozen layer thaws first, then the ones below it.
+            for i, group in enumerate(reversed(groups), start=1):
+                patterns = [glob.escape(n) for n in group]
+                at = i * self.unfreeze_every + 1
+                callbacks.append((f"unfreezer_{i}", Unfreezer(patterns, at=at)))
+        kwargs = {}
+        if self.layer_lr_decay is not None:
+            lr = self.adapt_lr if self.adapt_lr is not None else self.lr
+            kwargs["optimizer__param_groups"] = [
+                (glob.escape(n), {"lr": lr * self.layer_lr_decay**depth})
+                for depth, (_, layer) in enumerate(reversed(layers))
+                for n in layer
+            ]
+        return callbacks, kwargs
+
+    # -- inference plumbing --------------------------------------------------
+    def _n_outputs(self):
+        return _output_width(self.module_, self.n_features_in_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _no_print(*args, **kwargs):
+    pass
+
+
+_PARAMETERS = """
+    Parameters
+    ----------
+    module : nn.Module class or instance, default=None
+        The network. A class is built as ``module(n_features=..., n_outputs=...,
+        **module_params)``; an instance is deep-copied and its weights are the
+        starting point of every `fit`. ``None`` builds
+        :class:`~sktransfer.nn.MLP` sized by ``hidden_layer_sizes``. Modules
+        with batch normalisation are refused.
+    module_params : dict, default=None
+        Keyword arguments of ``module`` when it is a class (or of the default
+        MLP, e.g. ``{{"activation": "tanh"}}``).
+    hidden_layer_sizes : array-like of int, default=(40, 40)
+        Hidden layer widths of the default MLP.
+    lr : float, default=1e-3
+        Learning rate of the Adam optimiser of pre-training.
+    max_iter : int, default=100
+        Epochs of pre-training in `fit`.
+    batch_size : int, default=None
+        Rows per mini-batch of training and per forward pass at prediction;
+        ``None`` trains on ``min(200, n_samples)`` rows per batch and predicts
+        all rows at once.
+    pretrained : bool, default=False
+        Whether the instance given as ``module`` is already trained. If True,
+        `adapt` works without `fit`: the module's weights are then the
+        pre-trained weights{pretrained_note}.
+    freeze : None, "body", int or list of str, default="body"
+        What `adapt` keeps fixed: nothing (``None``), all but the output layer
+        (``"body"``), the first ``n`` parameterised layers (an int), or the
+        parameters whose names match any of the :func:`fnmatch.fnmatch`
+        patterns (e.g. ``["0.*"]``). Frozen weights stay bit-identical.
+    head : {{"auto", "reset", "keep"}}, default="auto"
+        The output layer at `adapt`: ``"auto"`` keeps it when {head_auto},
+        and puts a freshly initialised ``nn.Linear`` in its place otherwise;
+        ``"reset"`` always starts from a fresh one; ``"keep"`` always keeps
+        the pre-trained one.
+    adapt_lr : float, default=1e-2
+        Learning rate of `adapt` (of the output layer when
+        ``layer_lr_decay`` is set); ``None`` means ``lr``.
+    adapt_max_iter : int, default=100
+        Epochs of `adapt`.
+    unfreeze_every : int, default=None
+        Gradual unfreezing: every ``unfreeze_every`` epochs of `adapt`, the
+        top-most frozen layer starts training too. ``None`` keeps the frozen
+        layers frozen.
+    layer_lr_decay : float, default=None
+        Discriminative learning rates: the output layer trains at
+        ``adapt_lr``, the layer below it at ``adapt_lr * layer_lr_decay``, the
+        next at ``adapt_lr * layer_lr_decay**2`` and so on. ``None`` uses
+        ``adapt_lr`` everywhere.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows (stratified for
+        classifiers where possible) in `fit` and in `adapt`, stop when the
+        validation loss has not improved by ``tol`` for ``n_iter_no_change``
+        epochs, and keep the best weights.
+    validation_fraction : float, default=0.1
+        Fraction of the rows held out when ``early_stopping=True``.
+    tol : float, default=1e-4
+        Least improvement of the validation loss that counts, with
+        ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping, with ``early_stopping``.
+    device : str, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (a GPU if present).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the fresh head, shuffling and the
+        validation split: the same value gives bit-identical models on the
+        same machine and device.
+    verbose : int, default=0
+        Print a log line per epoch and show a progress bar.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks (e.g. ``LRScheduler``, ``Checkpoint``); a fresh
+        copy serves pre-training and each `adapt`.
+"""
+
+_ATTRIBUTES = """
+    Attributes
+    ----------{classes}
+    module_ : nn.Module
+        The network `predict` uses: the adapted one after `adapt`, else the
+        pre-trained one.
+    pretrained_module_ : nn.Module
+        The pre-trained network, the starting point of every `adapt`.
+    history_ : skorch.history.History
+        Losses per epoch of pre-training.
+    adapt_history_ : skorch.history.History
+        Losses per epoch of the last `adapt`.
+    net_ : skorch.NeuralNet
+        The skorch engine of pre-training.
+    adapt_net_ : skorch.NeuralNet
+        The skorch engine of the last `adapt`, a fresh one for each call.
+    n_iter_ : int
+        Epochs of pre-training run so far.
+    adapt_n_iter_ : int
+        Epochs run by the last `adapt` (fewer than ``adapt_max_iter`` with
+        early stopping).
+    n_features_in_ : int
+        Number of features seen during `fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during `fit`, when they are all strings.
+"""
+
+
+class FineTuneClassifier(ClassifierMixin, _BaseFineTune):
+    __doc__ = (
+        """Transfer classifier: pre-train on source data, fine-tune on a target.
+
+    `fit` trains the whole network on the pooled source data (the three task
+    forms are read as one training set); `adapt` copies the pre-trained
+    network, keeps the layers chosen by ``freeze`` fixed, gives it a fresh
+    output layer when the target's classes differ from the source's, and
+    trains the rest on the target set. skorch is the training engine inside
+    (its callbacks, history and device handling).
+"""
+        + _PARAMETERS.format(
+            pretrained_note=(
+                "; the source classes are then unknown and ``head='auto'`` keeps "
+                "the head when its width equals the number of target classes"
+            ),
+            head_auto="the target's classes are the source's classes",
+        )
+        + _ATTRIBUTES.format(
+            classes="""
+    classes_ : ndarray of shape (n_classes,)
+        The labels `predict` returns: the source's after `fit`, the target's
+        after an `adapt` that replaced the head."""
+        )
+        + """
+    See Also
+    --------
+    FineTuneRegressor : The same for regression.
+    MAMLClassifier : Meta-learning over many tasks.
+
+    Examples
+    --------
+    >>> from sktransfer import FineTuneClassifier
+    >>> from sktransfer.datasets import make_related_classification_tasks
+    >>> X, y, t = make_related_classification_tasks(n_tasks=6, random_state=0)
+    >>> est = FineTuneClassifier(max_iter=20, random_state=0)
+    >>> est = est.fit(X[t > 0], y[t > 0])
+    >>> est.adapt(X[t == 0][:20], y[t == 0][:20]).predict(X[t == 0][20:22]).shape
+    (2,)
+    """
+    )
+
+    _criterion = nn.CrossEntropyLoss
+
+    def _y_checks(self):
+        return {}
+
+    def _stratify(self, targets):
+        return bool(np.bincount(targets).min() >= 2) if len(targets) else False
+
+    def _encode_source(self, y, *, reset, classes=None):
+        check_classification_targets(y)
+        if reset:
+            self.classes_ = np.unique(y) if classes is None else np.unique(classes)
+            self._source_classes = self.classes_
+        unknown = np.setdiff1d(np.unique(y), self._source_classes)
+        if len(unknown):
+            raise ValueError(
+                f"y has labels {unknown.tolist()} that are not among the classes "
+                f"{self._source_classes.tolist()} of the first fit; pass all labels "
+                "as classes= on the first partial_fit."
+            )
+        return np.searchsorted(self._source_classes, y), len(self._source_classes)
+
+    def _after_drop_adaptation(self):
+        if getattr(self, "_source_classes", None) is not None:
+            self.classes_ = self._source_classes
+
+    def _init_from_module(self, n_outputs):
+        self._source_classes = None
+        self._source_outputs = n_outputs
+
+    def _encode_target(self, y):
+        """Target codes, head width, whether the head is fresh, new classes_."""
+        check_classification_targets(y)
+        labels = np.unique(y)
+        source = self._source_classes
+        if source is None:  # a pretrained module without fit
+            same = len(labels) == self._source_outputs
+        else:
+            same = np.array_equal(labels, source)
+        if self.head == "reset" or (self.head == "auto" and not same):
+            return np.searchsorted(labels, y), len(labels), True, labels
+        if source is None:
+            if not same:
+                raise ValueError(
+                    f"head='keep' but the target has {len(labels)} classes and "
+                    f"the pretrained module {self._source_outputs} outputs; use "
+                    "head='auto' for a fresh head."
+                )
+            return np.searchsorted(labels, y), len(labels), False, labels
+        unknown = np.setdiff1d(labels, source)
+        if len(unknown):
+            raise ValueError(
+                f"head='keep' but the target has labels {unknown.tolist()} that "
+                f"are not among the source classes {source.tolist()}; use "
+                "head='auto' or 'reset' for a fresh head."
+            )
+        return np.searchsorted(source, y), len(source), False, source
+
+    def decision_function(self, X):
+        """Class scores (logits) of the current model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes, the score of ``classes_[1]`` minus that of
+            ``classes_[0]``.
+        """
+        raw = self._raw_predict(self._validate_inference_X(X))
+        if raw.shape[1] == 2:
+            return raw[:, 1] - raw[:, 0]
+        return raw
+
+    def predict_proba(self, X):
+        """Class probabilities of the current model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        raw = self._raw_predict(self._validate_inference_X(X))
+        raw -= raw.max(axis=1, keepdims=True)
+        proba = np.exp(raw)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Predict class labels with the current (adapted or pre-trained) model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        raw = self._raw_predict(self._validate_inference_X(X))
+        return self.classes_[np.argmax(raw, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        return tags
+
+
+class FineTuneRegressor(RegressorMixin, _BaseFineTune):
+    __doc__ = (
+        """Transfer regressor: pre-train on source data, fine-tune on a target.
+
+    `fit` trains the whole network on the pooled source data (the three task
+    forms are read as one training set); `adapt` copies the pre-trained
+    network, keeps the layers chosen by ``freeze`` fixed, gives it a fresh
+    output layer when the target's number of outputs differs, and trains the
+    rest on the target set with the squared error.
+"""
+        + _PARAMETERS.format(
+            pretrained_note="",
+            head_auto="the target has as many outputs as the source",
+        )
+        + _ATTRIBUTES.format(classes="")
+        + """
+    See Also
+    --------
+    FineTuneClassifier : The same for classification.
+    MAMLRegressor : Meta-learning over many tasks.
+
+    Examples
+    --------
+    >>> from sktransfer import FineTuneRegressor
+    >>> from sktransfer.datasets import make_sinusoid_tasks
+    >>> X, y, t = make_sinusoid_tasks(n_tasks=10, random_state=0)
+    >>> est = FineTuneRegressor(max_iter=20, random_state=0)
+    >>> est = est.fit(X[t > 0], y[t > 0])
+    >>> est.adapt(X[t == 0][:10], y[t == 0][:10]).predict(X[t == 0][10:12]).shape
+    (2,)
+    """
+    )
+
+    _criterion = nn.MSELoss
+
+    def _y_checks(self):
+        return {"y_numeric": True, "multi_output": True}
+
+    def _stratify(self, targets):
+        return False
+
+    def _encode_source(self, y, *, reset):
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        if reset:
+            self._source_ndim = y.ndim
+            self._source_outputs = n_outputs
+        elif n_outputs != self._source_outputs:
+            raise ValueError(
+                f"y has {n_outputs} outputs but the model was fitted with "
+                f"{self._source_outputs}."
+            )
+        return y.reshape(len(y), -1).astype(np.float32), n_outputs
+
+    def _after_drop_adaptation(self):
+        self._y_ndim = self._source_ndim
+
+    def _init_from_module(self, n_outputs):
+        self._source_outputs = n_outputs
+        self._source_ndim = self._y_ndim = 1 if n_outputs == 1 else 2
+
+    def _encode_target(self, y):
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        fresh = self.head == "reset" or (
+            self.head == "auto" and n_outputs != self._source_outputs
+        )
+        if not fresh and n_outputs != self._source_outputs:
+            raise ValueError(
+                f"head='keep' but the target has {n_outputs} outputs and the "
+                f"source {self._source_outputs}; use head='auto' for a fresh head."
+            )
+        self._y_ndim = y.ndim
+        return y.reshape(len(y), -1).astype(np.float32), n_outputs, fresh, None
+
+    def predict(self, X):
+        """Predict targets with the current (adapted or pre-trained) model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted targets.
+        """
+        raw = self._raw_predict(self._validate_inference_X(X))
+        return raw.ravel() if self._y_ndim == 1 else raw
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
