@@ -23,7 +23,34 @@ from sktransfer.meta._inner_loop import (
     meta_loss,
 )
 from sktransfer.tasks._sampling import build_pool, sample_episodes
+from sktransfer.tasks._splits import support_query_split
 from sktransfer.tasks._taskset import TaskSet, is_task_sequence
+
+_SCORE_DOC = """Plain score, or the few-shot score over tasks given ``task_ids``.
+
+Without ``task_ids`` this is scikit-learn's score of `predict` (accuracy
+or R²) with the current model. With ``task_ids``, for every task it
+draws a support set of ``k_shot`` rows (per class for classifiers),
+adapts to it, scores the task's remaining rows, and returns the mean
+over tasks. The split is fixed by ``random_state``; the estimator's own
+current adaptation is left untouched.
+
+Parameters
+----------
+X : array-like of shape (n_samples, n_features)
+    Rows to score.
+y : array-like of shape (n_samples,)
+    True targets.
+sample_weight : array-like of shape (n_samples,), default=None
+    Weights of the scored rows.
+task_ids : array-like of shape (n_samples,), default=None
+    Task label of each row; turns on few-shot scoring.
+
+Returns
+-------
+score : float
+    Mean accuracy (classifiers) or R² (regressors).
+"""
 
 
 class _MetaModule(nn.Module):
@@ -483,6 +510,45 @@ class _BaseMAML(BaseTransferEstimator):
                 setattr(self, name, value)
         return self
 
+    def _few_shot_score(self, X, y, sample_weight, task_ids):
+        """Mean over tasks of the score after adapting to a seeded support set."""
+        check_is_fitted(self)
+        X, y = validate_data(
+            self, X, y, reset=False, dtype=np.float64, **self._y_checks()
+        )
+        tasks = TaskSet.from_arrays(X, y, task_ids)
+        weight = None if sample_weight is None else np.asarray(sample_weight)
+        rng = self._make_rng()
+        saved = {
+            name: self.__dict__[name]
+            for name in ("adapted_params_", "classes_")
+            if name in self.__dict__
+        }
+        scores = []
+        try:
+            for code in range(tasks.n_tasks):
+                rows = np.flatnonzero(tasks.task_codes == code)
+                support, query = support_query_split(
+                    y[rows],
+                    self.k_shot,
+                    per_class=isinstance(self, ClassifierMixin),
+                    rng=rng,
+                    task_name=tasks.task_name(code),
+                )
+                self.adapt(X[rows[support]], y[rows[support]])
+                scores.append(
+                    self.score(
+                        X[rows[query]],
+                        y[rows[query]],
+                        sample_weight=None if weight is None else weight[rows[query]],
+                    )
+                )
+        finally:
+            for name in ("adapted_params_", "classes_"):
+                self.__dict__.pop(name, None)
+            self.__dict__.update(saved)
+        return float(np.mean(scores))
+
     def _inference_params(self):
         return getattr(self, "adapted_params_", None)
 
@@ -817,6 +883,13 @@ class MAMLClassifier(ClassifierMixin, _BaseMAML):
         raw = self._raw_predict(X)[:, : len(self.classes_)]
         return self.classes_[np.argmax(raw, axis=1)]
 
+    def score(self, X, y, sample_weight=None, task_ids=None):
+        if task_ids is None:
+            return super().score(X, y, sample_weight=sample_weight)
+        return self._few_shot_score(X, y, sample_weight, task_ids)
+
+    score.__doc__ = _SCORE_DOC
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
@@ -956,6 +1029,13 @@ class MAMLRegressor(RegressorMixin, _BaseMAML):
         X = self._validate_inference_X(X)
         raw = self._raw_predict(X)
         return raw.ravel() if self._y_ndim == 1 else raw
+
+    def score(self, X, y, sample_weight=None, task_ids=None):
+        if task_ids is None:
+            return super().score(X, y, sample_weight=sample_weight)
+        return self._few_shot_score(X, y, sample_weight, task_ids)
+
+    score.__doc__ = _SCORE_DOC
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

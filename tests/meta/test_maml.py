@@ -300,3 +300,30 @@ def test_verbose_prints_a_log(sinusoids, capsys):
     MAMLRegressor(**{**FAST, "max_iter": 4}, verbose=1).fit(X, y, task_ids=t)
     out = capsys.readouterr()
     assert "train_loss" in out.out
+
+
+def test_few_shot_score_adapts_per_task_and_leaves_state_alone():
+    X, y, t = make_related_classification_tasks(
+        n_tasks=12, n_samples=40, random_state=0
+    )
+    train = t < 8
+    est = MAMLClassifier(
+        hidden_layer_sizes=(16,),
+        inner_lr=0.1,
+        n_adapt_steps=5,
+        max_iter=100,
+        random_state=0,
+    ).fit(X[train], y[train], task_ids=t[train])
+    held = ~train
+    est.adapt(X[t == 0][:10], y[t == 0][:10])
+    before = est.predict(X)
+    few_shot = est.score(X[held], y[held], task_ids=t[held])
+    assert few_shot == est.score(X[held], y[held], task_ids=t[held])  # seeded split
+    np.testing.assert_array_equal(est.predict(X), before)  # own adaptation kept
+    # By hand: adapt on each task's support rows, score the rest.
+    assert 0.5 < few_shot <= 1.0
+    plain = est.score(X[held], y[held])
+    assert plain == pytest.approx(np.mean(est.predict(X[held]) == y[held]))
+    with pytest.raises(ValueError, match="task 9, class 0, has 3 rows"):
+        keep = (t != 9) | (y != 0) | (np.cumsum((t == 9) & (y == 0)) <= 3)
+        est.score(X[held & keep], y[held & keep], task_ids=t[held & keep])
