@@ -2,6 +2,7 @@
 
 from sktransfer import datasets, nn
 from sktransfer.meta import MAMLClassifier, MAMLRegressor
+from sktransfer.model_selection import few_shot_score
 from sktransfer.tasks import TaskSet
 
 __version__ = "0.1.0"
@@ -10,6 +11,7 @@ __all__ = [
     "MAMLClassifier",
     "MAMLRegressor",
     "TaskSet",
+    "few_shot_score",
     "datasets",
     "nn",
     "__version__",

@@ -17,6 +17,8 @@ IGNORED = {"GL01", "GL02", "GL03", "SA01", "ES01", "EX01", "RT02", "SS05", "PR09
 def _public_objects():
     for name in sktransfer.__all__:
         obj = getattr(sktransfer, name)
+        if inspect.isfunction(obj):
+            yield f"sktransfer.{name}"
         if inspect.isclass(obj):
             yield f"sktransfer.{name}"
             for attr, member in vars(obj).items():
@@ -50,6 +52,7 @@ MODULES = sorted(
         "sktransfer.tasks._taskset",
         "sktransfer.nn._mlp",
         "sktransfer.datasets._generators",
+        "sktransfer.model_selection._few_shot",
     }
 )
 

@@ -22,8 +22,8 @@ from sktransfer.meta._inner_loop import (
     head_parameter_names,
     meta_loss,
 )
+from sktransfer.model_selection._few_shot import few_shot_score
 from sktransfer.tasks._sampling import build_pool, sample_episodes
-from sktransfer.tasks._splits import support_query_split
 from sktransfer.tasks._taskset import TaskSet, is_task_sequence
 
 _SCORE_DOC = """Plain score, or the few-shot score over tasks given ``task_ids``.
@@ -470,39 +470,12 @@ class _BaseMAML(BaseTransferEstimator):
                 self, X, y, reset=False, dtype=np.float64, **self._y_checks()
             )
             target, extra = self._encode_support(y)
-            meta = self.net_.module_
-            device = next(meta.parameters()).device
-            params = {
-                name: value.detach().requires_grad_(value.requires_grad)
-                for name, value in meta.net.named_parameters()
-            }
-            X_t = torch.as_tensor(X, dtype=torch.float32, device=device)[None]
-            y_t = target.to(device)[None]
-            steps = (
-                self.n_inner_steps if self.n_adapt_steps is None else self.n_adapt_steps
+            device = self._device_of_module()
+            adapted = self._adapt_batch(
+                torch.as_tensor(X, dtype=torch.float32, device=device)[None],
+                target.to(device)[None],
+                torch.ones((1, len(X)), device=device),
             )
-            lrs = {
-                n: lr.detach() if torch.is_tensor(lr) else lr
-                for n, lr in meta.step_sizes().items()
-            }
-            was_training = meta.training
-            meta.train()
-            try:
-                with torch.enable_grad(), torch_seed(self._random_seed, device):
-                    adapted = adapt(
-                        batched_forward(meta.net),
-                        self.net_.criterion_,
-                        expand_params(params, 1),
-                        X_t,
-                        y_t,
-                        torch.ones(y_t.shape[:2], device=device),
-                        inner_lrs=lrs,
-                        n_steps=steps,
-                        adapt_names=meta.adapt_names,
-                        create_graph=False,
-                    )
-            finally:
-                meta.train(was_training)
             self.adapted_params_ = {
                 name: value[0].detach() for name, value in adapted.items()
             }
@@ -510,44 +483,117 @@ class _BaseMAML(BaseTransferEstimator):
                 setattr(self, name, value)
         return self
 
+    def _adapt_batch(self, X, y, weight):
+        """Adapt the meta-learned weights to many support sets in one pass.
+
+        ``X`` is ``(n_tasks, n_rows, n_features)`` float32 on the module's
+        device, ``y`` the encoded targets and ``weight`` 0 for padding rows.
+        Returns the batched adapted parameters, detached.
+        """
+        meta = self.net_.module_
+        params = {
+            name: value.detach().requires_grad_()
+            for name, value in meta.net.named_parameters()
+        }
+        lrs = {
+            name: lr.detach() if torch.is_tensor(lr) else lr
+            for name, lr in meta.step_sizes().items()
+        }
+        steps = self.n_inner_steps if self.n_adapt_steps is None else self.n_adapt_steps
+        was_training = meta.training
+        meta.train()
+        try:
+            with torch.enable_grad(), torch_seed(self._random_seed, X.device):
+                adapted = adapt(
+                    batched_forward(meta.net),
+                    self.net_.criterion_,
+                    expand_params(params, X.shape[0]),
+                    X,
+                    y,
+                    weight,
+                    inner_lrs=lrs,
+                    n_steps=steps,
+                    adapt_names=meta.adapt_names,
+                    create_graph=False,
+                )
+        finally:
+            meta.train(was_training)
+        return {name: value.detach() for name, value in adapted.items()}
+
+    def _batched_outputs(self, params, X):
+        """Float64 outputs ``(n_tasks, n_rows, n_outputs)`` of batched parameters."""
+        module = self.module_
+        state = {name: value.double() for name, value in params.items()}
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                return batched_forward(module)(state, X.double()).cpu().numpy()
+        finally:
+            module.train(was_training)
+
+    def _predict_episodes(self, supports, queries, task_names, chunk_size=1024):
+        """Adapt to every support set and predict its query rows, in batches.
+
+        Used by `few_shot_score`: episodes are padded to a common size (padding
+        rows have weight 0) and adapted and predicted ``chunk_size`` at a time
+        through the functional core, instead of a Python loop of `adapt` and
+        `predict`.
+        """
+        check_is_fitted(self)
+        n_features = self.n_features_in_
+        encoded = []
+        for (X_s, y_s), X_q, name in zip(supports, queries, task_names, strict=True):
+            if X_s.shape[1] != n_features or X_q.shape[1] != n_features:
+                raise ValueError(
+                    f"{name} has {X_s.shape[1]} features but the model was fitted "
+                    f"with {n_features}."
+                )
+            encoded.append(self._encode_episode(y_s, name))
+        device = self._device_of_module()
+        predictions = []
+        for start in range(0, len(supports), chunk_size):
+            idx = range(start, min(start + chunk_size, len(supports)))
+            n_support = max(len(supports[i][1]) for i in idx)
+            n_query = max(len(queries[i]) for i in idx)
+            target_shape = encoded[start][0].shape[1:]
+            X_s = np.zeros((len(idx), n_support, n_features), dtype=np.float32)
+            y_s = np.zeros(
+                (len(idx), n_support, *target_shape), dtype=encoded[start][0].dtype
+            )
+            w_s = np.zeros((len(idx), n_support), dtype=np.float32)
+            X_q = np.zeros((len(idx), n_query, n_features))
+            for j, i in enumerate(idx):
+                m = len(supports[i][1])
+                X_s[j, :m] = supports[i][0]
+                y_s[j, :m] = encoded[i][0]
+                w_s[j, :m] = 1.0
+                X_q[j, : len(queries[i])] = queries[i]
+            params = self._adapt_batch(
+                torch.as_tensor(X_s, device=device),
+                torch.as_tensor(y_s, device=device),
+                torch.as_tensor(w_s, device=device),
+            )
+            out = self._batched_outputs(params, torch.as_tensor(X_q, device=device))
+            for j, i in enumerate(idx):
+                predictions.append(
+                    self._decode(out[j, : len(queries[i])], encoded[i][1])
+                )
+        return predictions
+
     def _few_shot_score(self, X, y, sample_weight, task_ids):
         """Mean over tasks of the score after adapting to a seeded support set."""
         check_is_fitted(self)
         X, y = validate_data(
             self, X, y, reset=False, dtype=np.float64, **self._y_checks()
         )
-        tasks = TaskSet.from_arrays(X, y, task_ids)
-        weight = None if sample_weight is None else np.asarray(sample_weight)
-        rng = self._make_rng()
-        saved = {
-            name: self.__dict__[name]
-            for name in ("adapted_params_", "classes_")
-            if name in self.__dict__
-        }
-        scores = []
-        try:
-            for code in range(tasks.n_tasks):
-                rows = np.flatnonzero(tasks.task_codes == code)
-                support, query = support_query_split(
-                    y[rows],
-                    self.k_shot,
-                    per_class=isinstance(self, ClassifierMixin),
-                    rng=rng,
-                    task_name=tasks.task_name(code),
-                )
-                self.adapt(X[rows[support]], y[rows[support]])
-                scores.append(
-                    self.score(
-                        X[rows[query]],
-                        y[rows[query]],
-                        sample_weight=None if weight is None else weight[rows[query]],
-                    )
-                )
-        finally:
-            for name in ("adapted_params_", "classes_"):
-                self.__dict__.pop(name, None)
-            self.__dict__.update(saved)
-        return float(np.mean(scores))
+        return few_shot_score(
+            self,
+            TaskSet.from_arrays(X, y, task_ids),
+            k_shot=self.k_shot,
+            random_state=self.random_state,
+            sample_weight=sample_weight,
+        ).mean
 
     def _inference_params(self):
         return getattr(self, "adapted_params_", None)
@@ -796,26 +842,34 @@ class MAMLClassifier(ClassifierMixin, _BaseMAML):
             self.__dict__.pop("classes_", None)
         return slots, n_slots, counts, slot_names, self.n_way
 
-    def _encode_support(self, y):
+    def _encode_episode(self, y, name):
+        """Class codes of a support set, and the labels its outputs decode to."""
         check_classification_targets(y)
         labels, codes = np.unique(y, return_inverse=True)
         if self.n_way is None:
             unknown = np.setdiff1d(labels, self.classes_)
             if len(unknown):
                 raise ValueError(
-                    f"The support set has labels {unknown.tolist()} that are not "
-                    f"among classes_ {self.classes_.tolist()} seen in training; "
-                    "in the shared label space adapt only takes known labels "
-                    "(set n_way for new classes)."
+                    f"{name} has labels {unknown.tolist()} that are not among "
+                    f"classes_ {self.classes_.tolist()} seen in training; in the "
+                    "shared label space adapt only takes known labels (set n_way "
+                    "for new classes)."
                 )
-            codes = np.searchsorted(self.classes_, y)
-            return torch.as_tensor(codes), {}
+            return np.searchsorted(self.classes_, y), self.classes_
         if len(labels) > self.n_way:
             raise ValueError(
-                f"The support set has {len(labels)} classes but the model is "
+                f"{name} has {len(labels)} classes but the model is "
                 f"{self.n_way}-way: adapt takes at most n_way={self.n_way} classes."
             )
-        return torch.as_tensor(codes), {"classes_": labels}
+        return codes, labels
+
+    def _encode_support(self, y):
+        codes, labels = self._encode_episode(y, "The support set")
+        extra = {} if self.n_way is None else {"classes_": labels}
+        return torch.as_tensor(codes), extra
+
+    def _decode(self, outputs, labels):
+        return labels[np.argmax(outputs[:, : len(labels)], axis=1)]
 
     def _check_predictable(self):
         if self.n_way is not None and not hasattr(self, "adapted_params_"):
@@ -1006,9 +1060,20 @@ class MAMLRegressor(RegressorMixin, _BaseMAML):
         counts = np.bincount(tasks.task_codes, minlength=tasks.n_tasks)[:, None]
         return np.zeros(len(y), dtype=np.int64), 1, counts, None, n_outputs
 
+    def _encode_episode(self, y, name):
+        y = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
+        if y.shape[1] != self._n_outputs():
+            raise ValueError(
+                f"{name} has {y.shape[1]} outputs but the model was fitted with "
+                f"{self._n_outputs()}."
+            )
+        return y, None
+
     def _encode_support(self, y):
-        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-        return torch.as_tensor(y, dtype=torch.float32), {}
+        return torch.as_tensor(self._encode_episode(y, "The support set")[0]), {}
+
+    def _decode(self, outputs, labels):
+        return outputs.ravel() if self._y_ndim == 1 else outputs
 
     def _check_predictable(self):
         pass

@@ -1,0 +1,124 @@
+"""few_shot_score: vectorised episodes equal a plain loop of adapt/predict."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import r2_score
+
+from sktransfer import MAMLClassifier, MAMLRegressor, TaskSet
+from sktransfer.datasets import make_related_classification_tasks, make_sinusoid_tasks
+from sktransfer.model_selection import few_shot_score
+from sktransfer.model_selection._few_shot import draw_episodes, predict_episodes
+
+
+@pytest.fixture(scope="module")
+def regressor():
+    X, y, t = make_sinusoid_tasks(n_tasks=40, n_samples=20, random_state=0)
+    return MAMLRegressor(
+        hidden_layer_sizes=(16,), max_iter=40, n_adapt_steps=3, random_state=0
+    ).fit(X, y, task_ids=t)
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    X, y, t = make_related_classification_tasks(
+        n_tasks=20, n_samples=40, n_classes=3, random_state=0
+    )
+    return MAMLClassifier(
+        hidden_layer_sizes=(16,), max_iter=40, inner_lr=0.1, random_state=0
+    ).fit(X, y, task_ids=t)
+
+
+def _loop(estimator, tasks, episodes):
+    """The reference: a Python loop of adapt and predict."""
+    return [
+        estimator.adapt(tasks.X[s], tasks.y[s]).predict(tasks.X[q])
+        for episode in episodes
+        for s, q in episode
+    ]
+
+
+def test_batched_regression_equals_the_loop(regressor):
+    tasks = TaskSet.from_arrays(*make_sinusoid_tasks(n_tasks=15, random_state=1))
+    episodes = draw_episodes(
+        tasks, k_shot=5, n_query=None, n_episodes=2, per_class=False, random_state=0
+    )
+    flat = [pair for episode in episodes for pair in episode]
+    batched = predict_episodes(
+        regressor,
+        [(tasks.X[s], tasks.y[s]) for s, _ in flat],
+        [tasks.X[q] for _, q in flat],
+        ["t"] * len(flat),
+    )
+    for got, want in zip(batched, _loop(regressor, tasks, episodes), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    result = few_shot_score(regressor, tasks, k_shot=5, n_episodes=2, random_state=0)
+    by_hand = [
+        r2_score(tasks.y[q], pred)
+        for (_, q), pred in zip(flat, _loop(regressor, tasks, episodes), strict=True)
+    ]
+    np.testing.assert_allclose(
+        result.per_task, np.reshape(by_hand, (2, 15)).mean(0), atol=1e-5
+    )
+    assert result.ci95[0] < result.mean < result.ci95[1]
+
+
+@pytest.mark.parametrize("n_way", [None, 3])
+def test_batched_classification_equals_the_loop(classifier, n_way):
+    X, y, t = make_related_classification_tasks(
+        n_tasks=10, n_samples=40, n_classes=3, random_state=2
+    )
+    if n_way is not None:
+        est = MAMLClassifier(
+            hidden_layer_sizes=(16,), max_iter=40, n_way=3, k_shot=3, random_state=0
+        ).fit(X, y, task_ids=t)
+        y = np.array(["a", "b", "c"])[y]  # new labels: the episodic space takes them
+    else:
+        est = classifier
+    tasks = TaskSet.from_arrays(X, y, t)
+    episodes = draw_episodes(
+        tasks, k_shot=3, n_query=5, n_episodes=1, per_class=True, random_state=0
+    )
+    flat = episodes[0]
+    batched = predict_episodes(
+        est,
+        [(tasks.X[s], tasks.y[s]) for s, _ in flat],
+        [tasks.X[q] for _, q in flat],
+        ["t"] * len(flat),
+    )
+    loop = _loop(est, tasks, episodes)
+    agreement = np.mean(np.concatenate(batched) == np.concatenate(loop))
+    assert agreement >= 0.99
+    assert all(len(q) == 15 for _, q in flat)  # n_query=5 per class, 3 classes
+
+
+def test_score_with_task_ids_is_few_shot_score(classifier):
+    X, y, t = make_related_classification_tasks(
+        n_tasks=8, n_samples=40, n_classes=3, random_state=3
+    )
+    expected = few_shot_score(
+        classifier, (X, y, t), k_shot=classifier.k_shot, random_state=0
+    ).mean
+    assert classifier.score(X, y, task_ids=t) == pytest.approx(expected)
+
+
+def test_estimator_state_is_untouched(regressor):
+    X, y, t = make_sinusoid_tasks(n_tasks=5, random_state=4)
+    regressor.adapt(X[:5], y[:5])
+    before = regressor.predict(X)
+    few_shot_score(regressor, (X, y, t), k_shot=5, random_state=0)
+    np.testing.assert_array_equal(regressor.predict(X), before)
+
+
+def test_bad_tasks_are_named(classifier):
+    X, y, t = make_related_classification_tasks(
+        n_tasks=3, n_samples=40, n_classes=3, random_state=5
+    )
+    with pytest.raises(ValueError, match="task 1 has 2 features"):
+        few_shot_score(
+            classifier,
+            [(X[t == 0], y[t == 0]), (X[t == 1][:, :2], y[t == 1])],
+            k_shot=2,
+        )
+    y_new = np.where(t == 2, y + 10, y)
+    with pytest.raises(ValueError, match=r"task 2 has labels \[10, 11, 12\]"):
+        few_shot_score(classifier, (X, y_new, t), k_shot=2)
