@@ -174,6 +174,12 @@ def _restore_on_error(estimator):
 class _BaseMAML(BaseTransferEstimator):
     """Shared implementation of `MAMLClassifier` and `MAMLRegressor`."""
 
+    # With metadata routing enabled, task labels given to a meta-estimator
+    # (GridSearchCV, cross_validate, Pipeline) reach fit and score by default.
+    __metadata_request__fit = {"task_ids": True}
+    __metadata_request__partial_fit = {"task_ids": True}
+    __metadata_request__score = {"task_ids": True}
+
     _parameter_constraints: dict = {
         "module": [None, type, nn.Module],
         "module_params": [None, dict],
