@@ -1,17 +1,23 @@
 """sktransfer: scikit-learn compatible meta-learning and transfer learning."""
 
 from sktransfer import datasets, nn
+from sktransfer.exceptions import NegativeTransferWarning
+from sktransfer.finetune import FineTuneClassifier, FineTuneRegressor
 from sktransfer.meta import MAMLClassifier, MAMLRegressor
-from sktransfer.model_selection import few_shot_score
+from sktransfer.model_selection import few_shot_score, transfer_report
 from sktransfer.tasks import TaskSet
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FineTuneClassifier",
+    "FineTuneRegressor",
     "MAMLClassifier",
     "MAMLRegressor",
     "TaskSet",
+    "NegativeTransferWarning",
     "few_shot_score",
+    "transfer_report",
     "datasets",
     "nn",
     "__version__",

@@ -54,6 +54,18 @@ def torch_seed(seed, device):
         yield
 
 
+@contextmanager
+def restore_on_error(estimator):
+    """Leave the estimator as it was when a call fails."""
+    state = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(state)
+        raise
+
+
 def check_no_batch_norm(module):
     """Refuse batch normalisation, whose statistics mix the rows of a task."""
     for name, layer in module.named_modules():

@@ -10,6 +10,12 @@ from sktransfer.utils.discovery import all_estimators
 
 # Small, fast settings that still learn sklearn's toy problems.
 INIT_PARAMS = {
+    "FineTuneClassifier": dict(
+        hidden_layer_sizes=(16,), max_iter=50, lr=0.01, random_state=0
+    ),
+    "FineTuneRegressor": dict(
+        hidden_layer_sizes=(16,), max_iter=50, lr=0.01, random_state=0
+    ),
     "MAMLClassifier": dict(
         hidden_layer_sizes=(16,), max_iter=60, meta_lr=0.01, random_state=0
     ),
@@ -47,5 +53,10 @@ def test_param_validation(estimator):
 
 def test_every_public_estimator_is_checked():
     names = {name for name, _ in all_estimators()}
-    assert {"MAMLClassifier", "MAMLRegressor"} <= names
+    assert {
+        "FineTuneClassifier",
+        "FineTuneRegressor",
+        "MAMLClassifier",
+        "MAMLRegressor",
+    } <= names
     assert names <= set(INIT_PARAMS)

@@ -53,6 +53,7 @@ MODULES = sorted(
         "sktransfer.nn._mlp",
         "sktransfer.datasets._generators",
         "sktransfer.model_selection._few_shot",
+        "sktransfer.model_selection._transfer",
     }
 )
 

@@ -2,7 +2,6 @@
 
 import copy
 import glob
-from contextlib import contextmanager
 from fnmatch import fnmatchcase
 from numbers import Integral, Real
 
@@ -18,20 +17,13 @@ from skorch.callbacks import EarlyStopping, Freezer, ProgressBar, Unfreezer
 from skorch.dataset import ValidSplit
 from torch import nn
 
-from sktransfer.base import BaseTransferEstimator, resolve_device, torch_seed
+from sktransfer.base import (
+    BaseTransferEstimator,
+    resolve_device,
+    restore_on_error,
+    torch_seed,
+)
 from sktransfer.tasks._taskset import TaskSet, is_task_sequence
-
-
-@contextmanager
-def _restore_on_error(estimator):
-    """Leave the estimator as it was when a call fails."""
-    state = dict(estimator.__dict__)
-    try:
-        yield
-    except BaseException:
-        estimator.__dict__.clear()
-        estimator.__dict__.update(state)
-        raise
 
 
 def _layers(module):
@@ -139,7 +131,7 @@ class _BaseFineTune(BaseTransferEstimator):
         pretrained=False,
         freeze="body",
         head="auto",
-        adapt_lr=1e-2,
+        adapt_lr=None,
         adapt_max_iter=100,
         unfreeze_every=None,
         layer_lr_decay=None,
@@ -221,7 +213,7 @@ class _BaseFineTune(BaseTransferEstimator):
         self : object
             The pre-trained estimator, without adaptation.
         """
-        with _restore_on_error(self):
+        with restore_on_error(self):
             return self._fit(X, y, task_ids, reset=True, epochs=self.max_iter)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -252,7 +244,7 @@ class _BaseFineTune(BaseTransferEstimator):
             The estimator after one more epoch.
         """
         reset = not hasattr(self, "net_")
-        with _restore_on_error(self):
+        with restore_on_error(self):
             return self._fit(X, y, task_ids, reset=reset, epochs=1, **kwargs)
 
     def _validate_source(self, X, y, task_ids, reset):
@@ -378,6 +370,7 @@ class _BaseFineTune(BaseTransferEstimator):
         self : object
             The adapted estimator.
         """
+        self._validate_params()
         from_module = (
             not hasattr(self, "net_")
             and self.pretrained
@@ -392,7 +385,7 @@ class _BaseFineTune(BaseTransferEstimator):
                     "pass a trained nn.Module instance as module with "
                     "pretrained=True to adapt it without fit."
                 ) from exc
-        with _restore_on_error(self):
+        with restore_on_error(self):
             if from_module:
                 self._wrap_pretrained(X)
             X, y = validate_data(
@@ -407,7 +400,7 @@ class _BaseFineTune(BaseTransferEstimator):
                 if fresh:
                     _replace_head(module, head_name, n_outputs)
                     layers = _layers(module)
-                callbacks, kwargs = self._adapt_schedule(module, layers, fresh)
+                callbacks, kwargs = self._adapt_schedule(layers)
                 engine = self._make_engine(
                     module,
                     lr=self.adapt_lr if self.adapt_lr is not None else self.lr,
@@ -439,7 +432,7 @@ class _BaseFineTune(BaseTransferEstimator):
         self.n_iter_ = 0
         self._init_from_module(n_outputs)
 
-    def _frozen_layers(self, layers, fresh):
+    def _frozen_layers(self, layers):
         """Names of the frozen parameters, grouped by layer (input first)."""
         freeze = self.freeze
         names = [n for _, layer in layers for n in layer]
@@ -480,9 +473,9 @@ class _BaseFineTune(BaseTransferEstimator):
             )
         return groups
 
-    def _adapt_schedule(self, module, layers, fresh):
+    def _adapt_schedule(self, layers):
         """skorch callbacks (freezing, gradual unfreezing) and optimiser groups."""
-        groups = self._frozen_layers(layers, fresh)
+        groups = self._frozen_layers(layers)
         callbacks = []
         if groups:
             callbacks.append(
@@ -554,9 +547,9 @@ _PARAMETERS = """
         and puts a freshly initialised ``nn.Linear`` in its place otherwise;
         ``"reset"`` always starts from a fresh one; ``"keep"`` always keeps
         the pre-trained one.
-    adapt_lr : float, default=1e-2
-        Learning rate of `adapt` (of the output layer when
-        ``layer_lr_decay`` is set); ``None`` means ``lr``.
+    adapt_lr : float, default=None
+        Learning rate of the Adam optimiser of `adapt` (of the output layer
+        when ``layer_lr_decay`` is set); ``None`` means ``lr``.
     adapt_max_iter : int, default=100
         Epochs of `adapt`.
     unfreeze_every : int, default=None

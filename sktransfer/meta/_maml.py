@@ -1,7 +1,6 @@
 """MAML, first-order MAML, Meta-SGD and ANIL as scikit-learn estimators."""
 
 import math
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -14,7 +13,12 @@ from skorch import NeuralNet
 from skorch.callbacks import EpochTimer, PrintLog, ProgressBar
 from torch import nn
 
-from sktransfer.base import BaseTransferEstimator, resolve_device, torch_seed
+from sktransfer.base import (
+    BaseTransferEstimator,
+    resolve_device,
+    restore_on_error,
+    torch_seed,
+)
 from sktransfer.meta._inner_loop import (
     adapt,
     batched_forward,
@@ -159,18 +163,6 @@ class _MetaTrainer(NeuralNet):
         return {"loss": loss}
 
 
-@contextmanager
-def _restore_on_error(estimator):
-    """Leave the estimator as it was when a call fails."""
-    state = dict(estimator.__dict__)
-    try:
-        yield
-    except BaseException:
-        estimator.__dict__.clear()
-        estimator.__dict__.update(state)
-        raise
-
-
 class _BaseMAML(BaseTransferEstimator):
     """Shared implementation of `MAMLClassifier` and `MAMLRegressor`."""
 
@@ -278,7 +270,7 @@ class _BaseMAML(BaseTransferEstimator):
         self : object
             The meta-trained estimator.
         """
-        with _restore_on_error(self):
+        with restore_on_error(self):
             return self._fit(X, y, task_ids, reset=True, n_iterations=self.max_iter)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -307,7 +299,7 @@ class _BaseMAML(BaseTransferEstimator):
             The estimator after one more pass.
         """
         reset = not hasattr(self, "net_")
-        with _restore_on_error(self):
+        with restore_on_error(self):
             return self._fit(X, y, task_ids, reset=reset, n_iterations=None, **kwargs)
 
     def _validate_tasks(self, X, y, task_ids, reset):
@@ -471,7 +463,7 @@ class _BaseMAML(BaseTransferEstimator):
             The adapted estimator.
         """
         check_is_fitted(self)
-        with _restore_on_error(self):
+        with restore_on_error(self):
             X, y = validate_data(
                 self, X, y, reset=False, dtype=np.float64, **self._y_checks()
             )
@@ -548,6 +540,7 @@ class _BaseMAML(BaseTransferEstimator):
         """
         check_is_fitted(self)
         n_features = self.n_features_in_
+        self._check_episode_targets([y_s for _, y_s in supports])
         encoded = []
         for (X_s, y_s), X_q, name in zip(supports, queries, task_names, strict=True):
             if X_s.shape[1] != n_features or X_q.shape[1] != n_features:
@@ -848,9 +841,11 @@ class MAMLClassifier(ClassifierMixin, _BaseMAML):
             self.__dict__.pop("classes_", None)
         return slots, n_slots, counts, slot_names, self.n_way
 
+    def _check_episode_targets(self, ys):
+        check_classification_targets(np.concatenate(ys))
+
     def _encode_episode(self, y, name):
         """Class codes of a support set, and the labels its outputs decode to."""
-        check_classification_targets(y)
         labels, codes = np.unique(y, return_inverse=True)
         if self.n_way is None:
             unknown = np.setdiff1d(labels, self.classes_)
@@ -870,6 +865,7 @@ class MAMLClassifier(ClassifierMixin, _BaseMAML):
         return codes, labels
 
     def _encode_support(self, y):
+        check_classification_targets(y)
         codes, labels = self._encode_episode(y, "The support set")
         extra = {} if self.n_way is None else {"classes_": labels}
         return torch.as_tensor(codes), extra
@@ -1027,6 +1023,8 @@ class MAMLRegressor(RegressorMixin, _BaseMAML):
         The skorch engine that ran meta-training.
     n_iter_ : int
         Meta-iterations run so far.
+    n_outputs_ : int
+        Number of targets.
     n_features_in_ : int
         Number of features seen during `fit`.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -1057,10 +1055,11 @@ class MAMLRegressor(RegressorMixin, _BaseMAML):
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         if reset:
             self._y_ndim = y.ndim
-        elif n_outputs != self._n_outputs():
+            self.n_outputs_ = n_outputs
+        elif n_outputs != self.n_outputs_:
             raise ValueError(
                 f"y has {n_outputs} outputs but the model was fitted with "
-                f"{self._n_outputs()}."
+                f"{self.n_outputs_}."
             )
         tasks.y = y.reshape(len(y), -1)
         counts = np.bincount(tasks.task_codes, minlength=tasks.n_tasks)[:, None]
@@ -1068,12 +1067,15 @@ class MAMLRegressor(RegressorMixin, _BaseMAML):
 
     def _encode_episode(self, y, name):
         y = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
-        if y.shape[1] != self._n_outputs():
+        if y.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"{name} has {y.shape[1]} outputs but the model was fitted with "
-                f"{self._n_outputs()}."
+                f"{self.n_outputs_}."
             )
         return y, None
+
+    def _check_episode_targets(self, ys):
+        pass
 
     def _encode_support(self, y):
         return torch.as_tensor(self._encode_episode(y, "The support set")[0]), {}

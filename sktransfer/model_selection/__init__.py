@@ -1,5 +1,16 @@
 """Few-shot scoring and task-aware model selection helpers."""
 
 from sktransfer.model_selection._few_shot import FewShotResult, few_shot_score
+from sktransfer.model_selection._transfer import (
+    TransferReport,
+    default_baseline,
+    transfer_report,
+)
 
-__all__ = ["FewShotResult", "few_shot_score"]
+__all__ = [
+    "FewShotResult",
+    "TransferReport",
+    "default_baseline",
+    "few_shot_score",
+    "transfer_report",
+]

@@ -52,7 +52,8 @@ def draw_episodes(tasks, *, k_shot, n_query, n_episodes, per_class, random_state
     absolute row indices into ``tasks.X``.
     """
     rng = check_random_state(random_state)
-    rows_of = [np.flatnonzero(tasks.task_codes == c) for c in range(tasks.n_tasks)]
+    order = np.argsort(tasks.task_codes, kind="stable")
+    rows_of = np.split(order, np.cumsum(np.bincount(tasks.task_codes))[:-1])
     episodes = []
     for _ in range(n_episodes):
         episode = []
@@ -78,14 +79,20 @@ def draw_episodes(tasks, *, k_shot, n_query, n_episodes, per_class, random_state
 
 
 def _score(y_true, y_pred, weight, classifier):
+    """Accuracy, or R² (uniform average over outputs), as scikit-learn's score."""
     if classifier:
-        return float(np.average(y_true == y_pred, weights=weight))
+        correct = y_true == y_pred
+        return float(
+            correct.mean() if weight is None else np.average(correct, weights=weight)
+        )
     y_true = y_true.reshape(len(y_true), -1)
     y_pred = y_pred.reshape(len(y_pred), -1)
-    w = np.ones(len(y_true)) if weight is None else weight
-    mean = np.average(y_true, axis=0, weights=w)
-    total = (w[:, None] * (y_true - mean) ** 2).sum(0)
-    residual = (w[:, None] * (y_true - y_pred) ** 2).sum(0)
+    w = np.ones((len(y_true), 1)) if weight is None else weight[:, None]
+    mean = (w * y_true).sum(0) / w.sum()
+    total = (w * (y_true - mean) ** 2).sum(0)
+    residual = (w * (y_true - y_pred) ** 2).sum(0)
+    if (total > 0).all():
+        return float((1 - residual / total).mean())
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(total > 0, 1 - residual / total, np.where(residual > 0, 0.0, 1.0))
     return float(r2.mean())

@@ -25,7 +25,7 @@ def support_query_split(y, k_shot, *, per_class, rng, task_name):
         Row indices; every row is in exactly one of them.
     """
     if per_class:
-        labels, counts = np.unique(y, return_counts=True)
+        labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
         short = counts < k_shot
         if short.any():
             label = labels[np.argmax(short)]
@@ -36,8 +36,8 @@ def support_query_split(y, k_shot, *, per_class, rng, task_name):
             )
         support = np.concatenate(
             [
-                rng.choice(np.flatnonzero(y == label), k_shot, replace=False)
-                for label in labels
+                rng.choice(np.flatnonzero(inverse == code), k_shot, replace=False)
+                for code in range(len(labels))
             ]
         )
     else:
@@ -47,7 +47,9 @@ def support_query_split(y, k_shot, *, per_class, rng, task_name):
                 "are needed to score it."
             )
         support = rng.choice(len(y), k_shot, replace=False)
-    query = np.setdiff1d(np.arange(len(y)), support)
+    in_query = np.ones(len(y), dtype=bool)
+    in_query[support] = False
+    query = np.flatnonzero(in_query)
     if len(query) == 0:
         raise ValueError(
             f"{task_name} has no rows left to score after its k_shot={k_shot} "
