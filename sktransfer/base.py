@@ -176,3 +176,70 @@ class BaseTransferEstimator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+class TransferClassifierMixin:
+    """`predict`, `predict_proba` and `decision_function` from class scores.
+
+    Subclasses may override ``_class_scores`` (validated raw scores, one
+    column per entry of ``classes_``).
+    """
+
+    def _class_scores(self, X):
+        return self._raw_predict(self._validate_inference_X(X))
+
+    def decision_function(self, X):
+        """Class scores (logits) of the current model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes, the score of ``classes_[1]`` minus that of
+            ``classes_[0]``.
+        """
+        raw = self._class_scores(X)
+        if raw.shape[1] == 2:
+            return raw[:, 1] - raw[:, 0]
+        return raw
+
+    def predict_proba(self, X):
+        """Class probabilities of the current model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        raw = self._class_scores(X)
+        raw -= raw.max(axis=1, keepdims=True)
+        proba = np.exp(raw)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Predict class labels with the current model.
+
+        The current model is the adapted one after `adapt`, else the
+        meta-learned or pre-trained one.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        scores = self._class_scores(X)
+        return self.classes_[np.argmax(scores, axis=1)]

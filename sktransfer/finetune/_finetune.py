@@ -19,6 +19,7 @@ from torch import nn
 
 from sktransfer.base import (
     BaseTransferEstimator,
+    TransferClassifierMixin,
     resolve_device,
     restore_on_error,
     torch_seed,
@@ -614,7 +615,7 @@ _ATTRIBUTES = """
 """
 
 
-class FineTuneClassifier(ClassifierMixin, _BaseFineTune):
+class FineTuneClassifier(TransferClassifierMixin, ClassifierMixin, _BaseFineTune):
     __doc__ = (
         """Transfer classifier: pre-train on source data, fine-tune on a target.
 
@@ -713,59 +714,6 @@ class FineTuneClassifier(ClassifierMixin, _BaseFineTune):
                 "head='auto' or 'reset' for a fresh head."
             )
         return np.searchsorted(source, y), len(source), False, source
-
-    def decision_function(self, X):
-        """Class scores (logits) of the current model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            For two classes, the score of ``classes_[1]`` minus that of
-            ``classes_[0]``.
-        """
-        raw = self._raw_predict(self._validate_inference_X(X))
-        if raw.shape[1] == 2:
-            return raw[:, 1] - raw[:, 0]
-        return raw
-
-    def predict_proba(self, X):
-        """Class probabilities of the current model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``.
-        """
-        raw = self._raw_predict(self._validate_inference_X(X))
-        raw -= raw.max(axis=1, keepdims=True)
-        proba = np.exp(raw)
-        return proba / proba.sum(axis=1, keepdims=True)
-
-    def predict(self, X):
-        """Predict class labels with the current (adapted or pre-trained) model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Predicted labels.
-        """
-        raw = self._raw_predict(self._validate_inference_X(X))
-        return self.classes_[np.argmax(raw, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -15,6 +15,7 @@ from torch import nn
 
 from sktransfer.base import (
     BaseTransferEstimator,
+    TransferClassifierMixin,
     resolve_device,
     restore_on_error,
     torch_seed,
@@ -627,7 +628,7 @@ class _BaseMAML(BaseTransferEstimator):
         return tags
 
 
-class MAMLClassifier(ClassifierMixin, _BaseMAML):
+class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
     """Model-agnostic meta-learning classifier (MAML, FOMAML, Meta-SGD, ANIL).
 
     Meta-trains an initialisation of a torch network over many related tasks
@@ -873,71 +874,14 @@ class MAMLClassifier(ClassifierMixin, _BaseMAML):
     def _decode(self, outputs, labels):
         return labels[np.argmax(outputs[:, : len(labels)], axis=1)]
 
-    def _check_predictable(self):
+    def _class_scores(self, X):
+        X = self._validate_inference_X(X)
         if self.n_way is not None and not hasattr(self, "adapted_params_"):
             raise ValueError(
                 "This episodic (n_way) model has no classes until it sees a "
                 "support set: call adapt(X_support, y_support) before predicting."
             )
-
-    def decision_function(self, X):
-        """Class scores (logits) of the current model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            For two classes, the score of ``classes_[1]`` minus that of
-            ``classes_[0]``.
-        """
-        X = self._validate_inference_X(X)
-        self._check_predictable()
-        raw = self._raw_predict(X)[:, : len(self.classes_)]
-        if raw.shape[1] == 2:
-            return raw[:, 1] - raw[:, 0]
-        return raw
-
-    def predict_proba(self, X):
-        """Class probabilities of the current model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``.
-        """
-        X = self._validate_inference_X(X)
-        self._check_predictable()
-        raw = self._raw_predict(X)[:, : len(self.classes_)]
-        raw -= raw.max(axis=1, keepdims=True)
-        proba = np.exp(raw)
-        return proba / proba.sum(axis=1, keepdims=True)
-
-    def predict(self, X):
-        """Predict class labels with the current (adapted or meta-learned) model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Predicted labels.
-        """
-        X = self._validate_inference_X(X)
-        self._check_predictable()
-        raw = self._raw_predict(X)[:, : len(self.classes_)]
-        return self.classes_[np.argmax(raw, axis=1)]
+        return self._raw_predict(X)[:, : len(self.classes_)]
 
     def score(self, X, y, sample_weight=None, task_ids=None):
         if task_ids is None:
@@ -1082,9 +1026,6 @@ class MAMLRegressor(RegressorMixin, _BaseMAML):
 
     def _decode(self, outputs, labels):
         return outputs.ravel() if self._y_ndim == 1 else outputs
-
-    def _check_predictable(self):
-        pass
 
     def predict(self, X):
         """Predict targets with the current (adapted or meta-learned) model.
