@@ -52,3 +52,10 @@ class MLP(nn.Sequential):
             width = size
         layers.append(nn.Linear(width, n_outputs))
         super().__init__(*layers)
+
+    def __getitem__(self, idx):
+        # Slices (e.g. ``mlp[:-1]``, the body) are plain ``nn.Sequential``:
+        # ``Sequential`` would rebuild this class from a dict of layers.
+        if isinstance(idx, slice):
+            return nn.Sequential(*list(self._modules.values())[idx])
+        return super().__getitem__(idx)
