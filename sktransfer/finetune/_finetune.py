@@ -91,6 +91,11 @@ class _Trainer(NeuralNet):
 class _BaseFineTune(BaseTransferEstimator):
     """Shared implementation of `FineTuneClassifier` and `FineTuneRegressor`."""
 
+    # Task labels routed by a meta-estimator reach fit (where the tasks are
+    # pooled), as for the meta-learners, so one search can hold both families.
+    __metadata_request__fit = {"task_ids": True}
+    __metadata_request__partial_fit = {"task_ids": True}
+
     _parameter_constraints: dict = {
         "module": [None, type, nn.Module],
         "module_params": [None, dict],
