@@ -125,6 +125,7 @@ class _MetaTrainer(NeuralNet):
         return self
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        self._set_training(training)
         total = None
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
@@ -137,7 +138,6 @@ class _MetaTrainer(NeuralNet):
 
     def train_step(self, batch, **fit_params):
         episode = self.episode
-        self._set_training(True)
         self.optimizer_.zero_grad()
         support, query = sample_episodes(
             self.pool_,
@@ -401,6 +401,7 @@ class _BaseMAML(BaseTransferEstimator):
                     criterion=self._criterion,
                     criterion__reduction="none",
                     optimizer=torch.optim.Adam,
+                    optimizer__fused=True,
                     lr=self.meta_lr,
                     train_split=None,
                     callbacks=callbacks,
