@@ -2,6 +2,7 @@
 
 import copy
 import inspect
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -45,13 +46,29 @@ def resolve_device(device):
     return resolved
 
 
+# torch has one process-wide default generator: seeded sections of concurrent
+# threads (joblib's threading back-end, dask with threads) must not interleave.
+_GLOBAL_RNG_LOCK = threading.RLock()
+
+
 @contextmanager
 def torch_seed(seed, device):
-    """Seed torch inside a forked RNG so the global random state is untouched."""
+    """Seed torch inside a forked RNG so the global random state is untouched.
+
+    Holds a process-wide lock, so that fits running in threads of one process
+    stay reproducible: torch's default generator is shared by all threads.
+    """
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices, device_type="cuda"):
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices, device_type="cuda"):
         torch.manual_seed(seed)
         yield
+
+
+def uses_global_rng(module):
+    """Whether the module draws random numbers itself (dropout layers)."""
+    return any(
+        isinstance(layer, nn.modules.dropout._DropoutNd) for layer in module.modules()
+    )
 
 
 @contextmanager

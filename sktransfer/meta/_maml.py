@@ -1,6 +1,7 @@
 """MAML, first-order MAML, Meta-SGD and ANIL as scikit-learn estimators."""
 
 import math
+from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,6 +20,7 @@ from sktransfer.base import (
     resolve_device,
     restore_on_error,
     torch_seed,
+    uses_global_rng,
 )
 from sktransfer.meta._inner_loop import (
     adapt,
@@ -436,7 +438,14 @@ class _BaseMAML(BaseTransferEstimator):
         net.generator_ = torch.Generator(device=device).manual_seed(
             self._random_seed + self.n_iter_
         )
-        with torch_seed(self._random_seed + self.n_iter_, device):
+        # Tasks are drawn with the engine's own generator; torch's global one
+        # (seeded under a process-wide lock) only matters for dropout.
+        seeded = (
+            torch_seed(self._random_seed + self.n_iter_, device)
+            if uses_global_rng(self.module_)
+            else nullcontext()
+        )
+        with seeded:
             net.partial_fit(pool)
         del net.generator_
         self.n_iter_ += n_iterations
@@ -503,7 +512,12 @@ class _BaseMAML(BaseTransferEstimator):
         was_training = meta.training
         meta.train()
         try:
-            with torch.enable_grad(), torch_seed(self._random_seed, X.device):
+            seeded = (
+                torch_seed(self._random_seed, X.device)
+                if uses_global_rng(meta.net)
+                else nullcontext()
+            )
+            with torch.enable_grad(), seeded:
                 adapted = adapt(
                     batched_forward(meta.net),
                     self.net_.criterion_,
