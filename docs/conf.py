@@ -42,7 +42,7 @@ default_role = "literal"
 # -- autodoc / autosummary / numpydoc ----------------------------------------
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": True}
+autodoc_default_options = {"members": True, "inherited-members": False}
 autodoc_typehints = "none"
 
 # The default autosummary class template already lists the methods; numpydoc
