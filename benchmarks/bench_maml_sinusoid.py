@@ -39,17 +39,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from skorch.callbacks import Callback  # noqa: E402
-from torch import nn  # noqa: E402
 from torch.func import functional_call  # noqa: E402
 
 import sktransfer  # noqa: E402
 from sktransfer import MAMLRegressor  # noqa: E402
 from sktransfer.datasets import make_sinusoid_tasks  # noqa: E402
-from sktransfer.meta._inner_loop import (  # noqa: E402
-    adapt,
-    batched_forward,
-    expand_params,
-)
 from sktransfer.nn import MLP  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -193,30 +187,18 @@ class BatchLosses(Callback):
 
 
 def vectorised_adapt_predict(est, Xs, ys, Xq):
-    """One-step adaptation of many tasks at once: predictions ``(n, rows, 1)``."""
-    module = est.module_
-    device = next(module.parameters()).device
-    forward = batched_forward(module)
-    n_tasks = Xs.shape[0]
-    params = {n: p.detach().requires_grad_(True) for n, p in module.named_parameters()}
-    Xs = torch.as_tensor(Xs, dtype=torch.float32, device=device)
-    ys = torch.as_tensor(ys, dtype=torch.float32, device=device)
-    Xq = torch.as_tensor(Xq, dtype=torch.float32, device=device)
-    adapted = adapt(
-        forward,
-        nn.MSELoss(reduction="none"),
-        expand_params(params, n_tasks),
-        Xs,
-        ys,
-        torch.ones(ys.shape[:2], device=device),
-        inner_lrs=dict.fromkeys(params, INNER_LR),
-        n_steps=1,
-        adapt_names=list(params),
-        create_graph=False,
+    """Adapt many tasks at once with the estimator's own batched path.
+
+    ``n_adapt_steps`` steps of the estimator's ``inner_lr``, exactly what
+    ``est.adapt`` does per task; returns predictions ``(n, rows, 1)``.
+    """
+    device = next(est.module_.parameters()).device
+    params = est._adapt_batch(
+        torch.as_tensor(Xs, dtype=torch.float32, device=device),
+        torch.as_tensor(ys, dtype=torch.float32, device=device),
+        torch.ones(Xs.shape[:2], device=device),
     )
-    with torch.no_grad():
-        out = forward({n: v.detach() for n, v in adapted.items()}, Xq)
-    return out.double().cpu().numpy()
+    return est._batched_outputs(params, torch.as_tensor(Xq, device=device))
 
 
 def run_accuracy(args):

@@ -6,12 +6,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+import tqdm
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
-from skorch.callbacks import EpochTimer, PrintLog, ProgressBar
+from skorch.callbacks import Callback, EpochTimer, PrintLog
 from torch import nn
 
 from sktransfer.base import (
@@ -83,6 +84,34 @@ class _MetaModule(nn.Module):
 
     def forward(self, X):
         return self.net(X)
+
+
+class _MetaProgressBar(Callback):
+    """One progress bar over a whole meta-training run, with the epoch loss.
+
+    skorch's ``ProgressBar`` draws one bar per epoch, which for meta-training
+    (an epoch is a pass of meta-batches, often a handful of iterations) is a
+    flicker of short bars.
+    """
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.pbar_ = tqdm.tqdm(
+            total=net.episode["n_iterations"], desc="meta-training", unit="it"
+        )
+
+    def on_batch_end(self, net, **kwargs):
+        self.pbar_.update()
+
+    def on_epoch_end(self, net, **kwargs):
+        self.pbar_.set_postfix(train_loss=net.history[-1, "train_loss"], refresh=False)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        self.pbar_.close()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("pbar_", None)
+        return state
 
 
 class _MetaTrainer(NeuralNet):
@@ -395,9 +424,7 @@ class _BaseMAML(BaseTransferEstimator):
                 )
                 callbacks = list(self.callbacks or [])
                 if self.verbose:
-                    callbacks.append(
-                        ProgressBar(batches_per_epoch=iterations_per_epoch)
-                    )
+                    callbacks.append(("progress_bar", _MetaProgressBar()))
                 self.net_ = _MetaTrainer(
                     meta_module,
                     criterion=self._criterion,
@@ -408,7 +435,7 @@ class _BaseMAML(BaseTransferEstimator):
                     train_split=None,
                     callbacks=callbacks,
                     device=device,
-                    verbose=self.verbose,
+                    verbose=int(self.verbose >= 2),
                 )
                 self.net_.initialize()
             self.n_iter_ = 0
@@ -705,8 +732,8 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
         Seeds weight initialisation and task sampling: the same value gives
         bit-identical models on the same machine and device.
     verbose : int, default=0
-        Print a log line per epoch (a pass of meta-batches over the tasks) and
-        show a progress bar.
+        1 shows a progress bar over meta-training; 2 also prints a log line
+        per epoch (a pass of meta-batches over the tasks).
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks for meta-training, e.g.
         ``EarlyStopping(monitor="train_loss")``.
@@ -965,8 +992,8 @@ class MAMLRegressor(RegressorMixin, _BaseMAML):
         Seeds weight initialisation and task sampling: the same value gives
         bit-identical models on the same machine and device.
     verbose : int, default=0
-        Print a log line per epoch (a pass of meta-batches over the tasks) and
-        show a progress bar.
+        1 shows a progress bar over meta-training; 2 also prints a log line
+        per epoch (a pass of meta-batches over the tasks).
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks for meta-training.
 

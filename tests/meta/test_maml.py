@@ -295,11 +295,15 @@ def test_meta_training_lowers_the_loss(sinusoids):
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
 
 
-def test_verbose_prints_a_log(sinusoids, capsys):
+def test_verbose_shows_progress_and_a_log(sinusoids, capsys):
     X, y, t = sinusoids
     MAMLRegressor(**{**FAST, "max_iter": 4}, verbose=1).fit(X, y, task_ids=t)
     out = capsys.readouterr()
-    assert "train_loss" in out.out
+    assert "meta-training" in out.err and "4/4" in out.err
+    assert out.out == ""
+    est = MAMLRegressor(**{**FAST, "max_iter": 4}, verbose=2).fit(X, y, task_ids=t)
+    assert "train_loss" in capsys.readouterr().out
+    pickle.loads(pickle.dumps(est))  # the bar is not pickled
 
 
 def test_few_shot_score_adapts_per_task_and_leaves_state_alone():
