@@ -52,7 +52,11 @@ K_TRAIN = 10
 N_QUERY_TRAIN = 10
 META_BATCH = 25
 INNER_LR = 0.01
-META_LR = 1e-3
+# Finn et al. used 1e-3 for 70,000 iterations. In 20,000, K=5 MSE over
+# training seeds 0, 1, 2 was 0.665 / 0.746 / 0.729 with 1e-3, 0.655 / 0.624 /
+# 0.653 with 2e-3, 0.604 / 0.675 / 0.671 with 3e-3 (and 0.626 / 0.673 with
+# 3e-3 and cosine decay): 2e-3 has the best mean and worst case.
+META_LR = 2e-3
 ROWS_PER_TASK = 40
 EVAL_KS = (5, 10, 20)
 EVAL_QUERY = 100
