@@ -49,7 +49,10 @@ from sktransfer.nn import MLP  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 HIDDEN = (40, 40)
 K_TRAIN = 10
-N_QUERY_TRAIN = 10
+# Each training task has 40 rows: 10 support and the other 30 as query, for a
+# less noisy meta-gradient (K=5 MSE, seeds 0-2, meta_lr 2e-3: 0.610 / 0.622 /
+# 0.659 with 30 query rows, 0.655 / 0.624 / 0.653 with 10).
+N_QUERY_TRAIN = 30
 META_BATCH = 25
 INNER_LR = 0.01
 # Finn et al. used 1e-3 for 70,000 iterations. In 20,000, K=5 MSE over
