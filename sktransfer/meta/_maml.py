@@ -583,15 +583,13 @@ class _BaseMAML(BaseTransferEstimator):
         """
         check_is_fitted(self)
         n_features = self.n_features_in_
-        self._check_episode_targets([y_s for _, y_s in supports])
-        encoded = []
-        for (X_s, y_s), X_q, name in zip(supports, queries, task_names, strict=True):
+        for (X_s, _), X_q, name in zip(supports, queries, task_names, strict=True):
             if X_s.shape[1] != n_features or X_q.shape[1] != n_features:
                 raise ValueError(
                     f"{name} has {X_s.shape[1]} features but the model was fitted "
                     f"with {n_features}."
                 )
-            encoded.append(self._encode_episode(y_s, name))
+        encoded = self._encode_episodes([y_s for _, y_s in supports], task_names)
         device = self._device_of_module()
         predictions = []
         for start in range(0, len(supports), chunk_size):
@@ -622,6 +620,12 @@ class _BaseMAML(BaseTransferEstimator):
                     self._decode(out[j, : len(queries[i])], encoded[i][1])
                 )
         return predictions
+
+    def _encode_episodes(self, ys, names):
+        """Encoded targets of many support sets, and what their outputs decode to."""
+        return [
+            self._encode_episode(y, name) for y, name in zip(ys, names, strict=True)
+        ]
 
     def _few_shot_score(self, X, y, sample_weight, task_ids):
         """Mean over tasks of the score after adapting to a seeded support set."""
@@ -884,8 +888,21 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
             self.__dict__.pop("classes_", None)
         return slots, n_slots, counts, slot_names, self.n_way
 
-    def _check_episode_targets(self, ys):
-        check_classification_targets(np.concatenate(ys))
+    def _encode_episodes(self, ys, names):
+        """`_encode_episode` of many support sets; one pass in the shared space."""
+        y = np.concatenate(ys)
+        check_classification_targets(y)
+        if self.n_way is not None:
+            return super()._encode_episodes(ys, names)
+        codes = np.searchsorted(self.classes_, y)
+        known = self.classes_[np.minimum(codes, len(self.classes_) - 1)] == y
+        if not known.all():
+            episode = np.searchsorted(
+                np.cumsum([len(y_i) for y_i in ys]), np.argmin(known), side="right"
+            )
+            self._encode_episode(ys[episode], names[episode])  # raises, naming it
+        bounds = np.cumsum([len(y_i) for y_i in ys])[:-1]
+        return [(c, self.classes_) for c in np.split(codes, bounds)]
 
     def _encode_episode(self, y, name):
         """Class codes of a support set, and the labels its outputs decode to."""
@@ -1059,9 +1076,6 @@ class MAMLRegressor(RegressorMixin, _BaseMAML):
                 f"{self.n_outputs_}."
             )
         return y, None
-
-    def _check_episode_targets(self, ys):
-        pass
 
     def _encode_support(self, y):
         return torch.as_tensor(self._encode_episode(y, "The support set")[0]), {}

@@ -8,7 +8,7 @@ from scipy import stats
 from sklearn.base import is_classifier
 from sklearn.utils import check_random_state
 
-from sktransfer.tasks._splits import support_query_split
+from sktransfer.tasks._splits import split_support_query
 from sktransfer.tasks._taskset import TaskSet
 
 
@@ -52,30 +52,12 @@ def draw_episodes(tasks, *, k_shot, n_query, n_episodes, per_class, random_state
     absolute row indices into ``tasks.X``.
     """
     rng = check_random_state(random_state)
-    order = np.argsort(tasks.task_codes, kind="stable")
-    rows_of = np.split(order, np.cumsum(np.bincount(tasks.task_codes))[:-1])
-    episodes = []
-    for _ in range(n_episodes):
-        episode = []
-        for code, rows in enumerate(rows_of):
-            support, query = support_query_split(
-                tasks.y[rows],
-                k_shot,
-                per_class=per_class,
-                rng=rng,
-                task_name=tasks.task_name(code),
-            )
-            if n_query is not None:
-                y_query = tasks.y[rows[query]]
-                if per_class:
-                    query = np.concatenate(
-                        [query[y_query == c][:n_query] for c in np.unique(y_query)]
-                    )
-                else:
-                    query = query[:n_query]
-            episode.append((rows[support], rows[query]))
-        episodes.append(episode)
-    return episodes
+    return [
+        split_support_query(
+            tasks, k_shot, n_query=n_query, per_class=per_class, rng=rng
+        )
+        for _ in range(n_episodes)
+    ]
 
 
 def _score(y_true, y_pred, weight, classifier):

@@ -1,58 +1,68 @@
-"""Support/query splits of one task's rows (host-side, for evaluation)."""
+"""Seeded support/query splits of many tasks at once (host-side, for evaluation)."""
 
 import numpy as np
 
 
-def support_query_split(y, k_shot, *, per_class, rng, task_name):
-    """Indices of a seeded support set and of the remaining (query) rows.
+def split_support_query(tasks, k_shot, *, n_query=None, per_class, rng):
+    """One seeded support/query split of every task, in one vectorised pass.
+
+    Every row gets a random key; rows are sorted by (task, class, key) and the
+    first ``k_shot`` of each group form the support set, the next ``n_query``
+    (all the others when ``None``) the query set.
 
     Parameters
     ----------
-    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-        The task's targets.
+    tasks : TaskSet
+        The tasks.
     k_shot : int
         Support rows per class (``per_class=True``) or per task.
+    n_query : int, default=None
+        Query rows per class (or per task); ``None`` takes all other rows.
     per_class : bool
-        Count ``k_shot`` per class, as classifiers do.
+        Count rows per class, as classifiers do.
     rng : numpy.random.RandomState
-        Draws the support rows.
-    task_name : str
-        How errors name the task.
+        Draws the split.
 
     Returns
     -------
-    support, query : ndarray of int
-        Row indices; every row is in exactly one of them.
+    splits : list of (ndarray, ndarray)
+        Per task, in ``tasks.task_labels`` order, the support and query row
+        indices into ``tasks.X``.
     """
+    codes = tasks.task_codes
     if per_class:
-        labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
-        short = counts < k_shot
-        if short.any():
-            label = labels[np.argmax(short)]
-            label = label.item() if isinstance(label, np.generic) else label
-            raise ValueError(
-                f"{task_name}, class {label!r}, has {counts[np.argmax(short)]} rows "
-                f"but k_shot={k_shot} support rows per class are needed to score it."
-            )
-        support = np.concatenate(
-            [
-                rng.choice(np.flatnonzero(inverse == code), k_shot, replace=False)
-                for code in range(len(labels))
-            ]
-        )
+        labels, label_codes = np.unique(tasks.y, return_inverse=True)
+        group = codes * len(labels) + label_codes.ravel()
     else:
-        if len(y) < k_shot:
-            raise ValueError(
-                f"{task_name} has {len(y)} rows but k_shot={k_shot} support rows "
-                "are needed to score it."
-            )
-        support = rng.choice(len(y), k_shot, replace=False)
-    in_query = np.ones(len(y), dtype=bool)
-    in_query[support] = False
-    query = np.flatnonzero(in_query)
-    if len(query) == 0:
+        labels, group = None, codes
+    counts = np.bincount(group)
+    short = (counts > 0) & (counts < k_shot)
+    if short.any():
+        g = int(np.argmax(short))
+        what = tasks.task_name(g // len(labels) if per_class else g)
+        if per_class:
+            label = labels[g % len(labels)]
+            label = label.item() if isinstance(label, np.generic) else label
+            what += f", class {label!r},"
+        unit = " per class" if per_class else ""
         raise ValueError(
-            f"{task_name} has no rows left to score after its k_shot={k_shot} "
-            "support rows; give it more rows or use a smaller k_shot."
+            f"{what} has {counts[g]} rows but k_shot={k_shot} support rows"
+            f"{unit} are needed to score it."
         )
-    return np.sort(support), query
+    order = np.lexsort((rng.random_sample(len(group)), group))
+    rank = np.arange(len(order)) - (np.cumsum(counts) - counts)[group[order]]
+    support = rank < k_shot
+    query = ~support if n_query is None else support ^ (rank < k_shot + n_query)
+    n_support = np.bincount(codes[order[support]], minlength=tasks.n_tasks)
+    n_query_rows = np.bincount(codes[order[query]], minlength=tasks.n_tasks)
+    if (n_query_rows == 0).any():
+        t = int(np.argmax(n_query_rows == 0))
+        raise ValueError(
+            f"{tasks.task_name(t)} has no rows left to score after its "
+            f"k_shot={k_shot} support rows; give it more rows or use a smaller "
+            "k_shot."
+        )
+    # Sorting by group sorts by task first: split the two sets task by task.
+    supports = np.split(order[support], np.cumsum(n_support)[:-1])
+    queries = np.split(order[query], np.cumsum(n_query_rows)[:-1])
+    return list(zip(supports, queries, strict=True))
