@@ -397,9 +397,8 @@ class _BaseMAML(BaseTransferEstimator):
 
     def _fit(self, X, y, task_ids, *, reset, n_iterations, **kwargs):
         tasks, single = self._validate_tasks(X, y, task_ids, reset=reset)
-        if reset and tasks.feature_names is not None:
-            self.feature_names_in_ = tasks.feature_names
-        slots, n_slots, counts, slot_names, n_outputs = self._encode_targets(
+        # Targets of the pool (class slots, or float targets) and row groups.
+        targets, slots, n_slots, counts, slot_names, n_outputs = self._encode_targets(
             tasks, reset=reset, **kwargs
         )
         k, q = self._episode_sizes(counts, tasks, single, slot_names)
@@ -443,9 +442,9 @@ class _BaseMAML(BaseTransferEstimator):
 
         pool = build_pool(
             tasks.X,
-            slots if self._criterion is nn.CrossEntropyLoss else tasks.y,
+            targets,
             tasks.task_codes,
-            slots if self._criterion is nn.CrossEntropyLoss else np.zeros_like(slots),
+            slots,
             tasks.n_tasks,
             n_slots,
             device=device,
@@ -834,6 +833,8 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
         return {}
 
     def _encode_targets(self, tasks, *, reset, classes=None):
+        """Pool targets, row slots, slot count, rows per (task, slot), slot
+        names for errors, and the number of outputs."""
         y = tasks.y
         check_classification_targets(y)
         if self.n_way is None:
@@ -857,7 +858,7 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
             def slot_names(t, s):
                 return classes_[s]
 
-            return slots, n_slots, counts, slot_names, n_slots
+            return slots, slots, n_slots, counts, slot_names, n_slots
 
         # Episodic: a slot is the rank of the class within its task.
         pairs, pair_codes = np.unique(
@@ -886,7 +887,7 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
 
         if reset:
             self.__dict__.pop("classes_", None)
-        return slots, n_slots, counts, slot_names, self.n_way
+        return slots, slots, n_slots, counts, slot_names, self.n_way
 
     def _encode_episodes(self, ys, names):
         """`_encode_episode` of many support sets; one pass in the shared space."""
@@ -1064,9 +1065,9 @@ class MAMLRegressor(RegressorMixin, _BaseMAML):
                 f"y has {n_outputs} outputs but the model was fitted with "
                 f"{self.n_outputs_}."
             )
-        tasks.y = y.reshape(len(y), -1)
         counts = np.bincount(tasks.task_codes, minlength=tasks.n_tasks)[:, None]
-        return np.zeros(len(y), dtype=np.int64), 1, counts, None, n_outputs
+        slots = np.zeros(len(y), dtype=np.int64)
+        return y.reshape(len(y), -1), slots, 1, counts, None, n_outputs
 
     def _encode_episode(self, y, name):
         y = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
