@@ -106,6 +106,7 @@ def few_shot_score(
     n_episodes=1,
     random_state=None,
     sample_weight=None,
+    metric=None,
 ):
     """Few-shot score of an estimator over tasks: adapt on a support set, score.
 
@@ -131,6 +132,12 @@ def few_shot_score(
         Seeds the splits.
     sample_weight : array-like of shape (n_samples,), default=None
         Weights of the rows of ``tasks`` (flat order of `TaskSet.X`).
+    metric : callable, default=None
+        ``metric(y_true, y_pred)`` of one episode's query rows (called with
+        ``sample_weight=`` when weights are given), e.g.
+        ``sklearn.metrics.mean_squared_error``; ``None`` is the estimator's
+        own score (accuracy or R²). R² of a single task is unstable when
+        the task's targets barely vary.
 
     Returns
     -------
@@ -168,9 +175,20 @@ def few_shot_score(
         [X[q] for _, q in flat],
         names,
     )
+    if metric is None:
+
+        def metric_of(y_true, y_pred, w):
+            return _score(y_true, y_pred, w, classifier)
+    else:
+
+        def metric_of(y_true, y_pred, w):
+            if w is None:
+                return float(metric(y_true, y_pred))
+            return float(metric(y_true, y_pred, sample_weight=w))
+
     scores = np.array(
         [
-            _score(y[q], pred, None if weight is None else weight[q], classifier)
+            metric_of(y[q], pred, None if weight is None else weight[q])
             for (_, q), pred in zip(flat, predictions, strict=True)
         ]
     ).reshape(n_episodes, tasks.n_tasks)

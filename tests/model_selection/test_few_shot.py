@@ -122,3 +122,30 @@ def test_bad_tasks_are_named(classifier):
     y_new = np.where(t == 2, y + 10, y)
     with pytest.raises(ValueError, match=r"task 2 has labels \[10, 11, 12\]"):
         few_shot_score(classifier, (X, y_new, t), k_shot=2)
+
+
+def test_metric_replaces_the_default_score(regressor):
+    from sklearn.metrics import mean_squared_error
+
+    tasks = make_sinusoid_tasks(n_tasks=6, random_state=7)
+    default = few_shot_score(regressor, tasks, k_shot=5, random_state=0)
+    mse = few_shot_score(
+        regressor, tasks, k_shot=5, random_state=0, metric=mean_squared_error
+    )
+    episodes = draw_episodes(
+        TaskSet.from_arrays(*tasks),
+        k_shot=5,
+        n_query=None,
+        n_episodes=1,
+        per_class=False,
+        random_state=0,
+    )
+    ts = TaskSet.from_arrays(*tasks)
+    by_hand = [
+        mean_squared_error(ts.y[q], pred)
+        for (_, q), pred in zip(
+            episodes[0], _loop(regressor, ts, episodes), strict=True
+        )
+    ]
+    np.testing.assert_allclose(mse.per_task, by_hand, rtol=1e-5)
+    assert not np.allclose(default.per_task, mse.per_task)
