@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from sktransfer.nn import MLP
+from sktransfer.tasks._taskset import TaskSet, is_task_sequence
 
 
 def resolve_device(device):
@@ -185,6 +186,49 @@ class BaseTransferEstimator(BaseEstimator):
             return np.empty((0, self._n_outputs()))
         return np.concatenate(outputs)
 
+    def _validate_tasks(self, X, y, task_ids, reset):
+        """Validate any of the three task forms into a `TaskSet`.
+
+        Returns the tasks and whether they are the plain single-task form
+        ``fit(X, y)``. Errors name the offending task; ``n_features_in_`` and
+        ``feature_names_in_`` are set (``reset``) or checked as in sklearn.
+        """
+        empty = isinstance(X, (list, tuple)) and len(X) == 0 and y is None
+        if is_task_sequence(X) or empty:
+            if y is not None or task_ids is not None:
+                raise ValueError(
+                    "Give either tasks as (X, y) pairs, or flat X and y (with "
+                    "task_ids), not both."
+                )
+            if empty:
+                raise ValueError("The task list is empty: give at least one task.")
+            tasks = TaskSet(X)
+            X_flat = tasks.X
+            if tasks.feature_names is not None:
+                import pandas as pd  # the tasks were frames, so pandas is there
+
+                X_flat = pd.DataFrame(tasks.X, columns=tasks.feature_names)
+            _, tasks.y = validate_data(
+                self, X_flat, tasks.y, reset=reset, **self._y_checks()
+            )
+            return tasks, False
+        if task_ids is None:
+            X, y = validate_data(
+                self, X, y, reset=reset, dtype=np.float64, **self._y_checks()
+            )
+            return TaskSet.from_arrays(X, y, np.zeros(len(y), dtype=np.int64)), True
+        # NaN and infinity are reported per task by TaskSet.
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            dtype=np.float64,
+            ensure_all_finite=False,
+            **self._y_checks(),
+        )
+        return TaskSet.from_arrays(X, y, task_ids), False
+
     def _validate_inference_X(self, X):
         check_is_fitted(self)
         return validate_data(self, X, reset=False, dtype=np.float64)
@@ -260,3 +304,26 @@ class TransferClassifierMixin:
         """
         scores = self._class_scores(X)
         return self.classes_[np.argmax(scores, axis=1)]
+
+
+class TransferRegressorMixin:
+    """`predict` of the regressors: 1-D for a 1-D training target."""
+
+    def predict(self, X):
+        """Predict targets with the current model.
+
+        The current model is the adapted one after `adapt`, else the
+        meta-learned or pre-trained one.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted targets.
+        """
+        raw = self._raw_predict(self._validate_inference_X(X))
+        return raw.ravel() if self._y_ndim == 1 else raw

@@ -20,11 +20,11 @@ from torch import nn
 from sktransfer.base import (
     BaseTransferEstimator,
     TransferClassifierMixin,
+    TransferRegressorMixin,
     resolve_device,
     restore_on_error,
     torch_seed,
 )
-from sktransfer.tasks._taskset import TaskSet, is_task_sequence
 
 
 def _layers(module):
@@ -253,37 +253,9 @@ class _BaseFineTune(BaseTransferEstimator):
         with restore_on_error(self):
             return self._fit(X, y, task_ids, reset=reset, epochs=1, **kwargs)
 
-    def _validate_source(self, X, y, task_ids, reset):
-        """Validate any task form; return pooled float64 ``X`` and ``y``."""
-        empty = isinstance(X, (list, tuple)) and len(X) == 0 and y is None
-        if is_task_sequence(X) or empty:
-            if y is not None or task_ids is not None:
-                raise ValueError(
-                    "Give either tasks as (X, y) pairs, or flat X and y (with "
-                    "task_ids), not both."
-                )
-            if empty:
-                raise ValueError("The task list is empty: give at least one task.")
-            tasks = TaskSet(X)
-            X_flat = tasks.X
-            if tasks.feature_names is not None:
-                import pandas as pd  # pandas is present: the tasks are frames
-
-                X_flat = pd.DataFrame(tasks.X, columns=tasks.feature_names)
-            X, y = X_flat, tasks.y
-        elif task_ids is not None:
-            task_ids = np.asarray(task_ids)
-            if task_ids.ndim != 1 or len(task_ids) != len(X):
-                raise ValueError(
-                    f"task_ids must have one label per row of X ({len(X)} rows), "
-                    f"got shape {task_ids.shape}."
-                )
-        return validate_data(
-            self, X, y, reset=reset, dtype=np.float64, **self._y_checks()
-        )
-
     def _fit(self, X, y, task_ids, *, reset, epochs, **kwargs):
-        X, y = self._validate_source(X, y, task_ids, reset)
+        tasks, _ = self._validate_tasks(X, y, task_ids, reset)
+        X, y = tasks.X, tasks.y
         targets, n_outputs = self._encode_source(y, reset=reset, **kwargs)
         device = resolve_device(self.device)
         if reset:
@@ -726,7 +698,7 @@ class FineTuneClassifier(TransferClassifierMixin, ClassifierMixin, _BaseFineTune
         return tags
 
 
-class FineTuneRegressor(RegressorMixin, _BaseFineTune):
+class FineTuneRegressor(TransferRegressorMixin, RegressorMixin, _BaseFineTune):
     __doc__ = (
         """Transfer regressor: pre-train on source data, fine-tune on a target.
 
@@ -798,22 +770,6 @@ class FineTuneRegressor(RegressorMixin, _BaseFineTune):
             )
         self._y_ndim = y.ndim
         return y.reshape(len(y), -1).astype(np.float32), n_outputs, fresh, None
-
-    def predict(self, X):
-        """Predict targets with the current (adapted or pre-trained) model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predicted targets.
-        """
-        raw = self._raw_predict(self._validate_inference_X(X))
-        return raw.ravel() if self._y_ndim == 1 else raw
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -18,6 +18,7 @@ from torch import nn
 from sktransfer.base import (
     BaseTransferEstimator,
     TransferClassifierMixin,
+    TransferRegressorMixin,
     resolve_device,
     restore_on_error,
     torch_seed,
@@ -32,7 +33,7 @@ from sktransfer.meta._inner_loop import (
 )
 from sktransfer.model_selection._few_shot import few_shot_score
 from sktransfer.tasks._sampling import build_pool, sample_episodes
-from sktransfer.tasks._taskset import TaskSet, is_task_sequence
+from sktransfer.tasks._taskset import TaskSet
 
 _SCORE_DOC = """Plain score, or the few-shot score over tasks given ``task_ids``.
 
@@ -333,43 +334,6 @@ class _BaseMAML(BaseTransferEstimator):
         reset = not hasattr(self, "net_")
         with restore_on_error(self):
             return self._fit(X, y, task_ids, reset=reset, n_iterations=None, **kwargs)
-
-    def _validate_tasks(self, X, y, task_ids, reset):
-        """Validate any task form into a `TaskSet`; ``single`` if one plain task."""
-        empty = isinstance(X, (list, tuple)) and len(X) == 0 and y is None
-        if is_task_sequence(X) or empty:
-            if y is not None or task_ids is not None:
-                raise ValueError(
-                    "Give either tasks as (X, y) pairs, or flat X and y (with "
-                    "task_ids), not both."
-                )
-            if empty:
-                raise ValueError("The task list is empty: give at least one task.")
-            tasks = TaskSet(X)
-            names = tasks.feature_names
-            X_flat = tasks.X
-            if names is not None:
-                import pandas as pd  # pandas is present: the tasks are frames
-
-                X_flat = pd.DataFrame(tasks.X, columns=names, copy=False)
-            validate_data(self, X_flat, tasks.y, reset=reset, **self._y_checks())
-            return tasks, False
-        if task_ids is None:
-            X_checked, y_checked = validate_data(
-                self, X, y, reset=reset, dtype=np.float64, **self._y_checks()
-            )
-            tasks = TaskSet.from_arrays(X_checked, y_checked, np.zeros(len(y_checked)))
-            return tasks, True
-        X_checked, y_checked = validate_data(
-            self,
-            X,
-            y,
-            reset=reset,
-            dtype=np.float64,
-            ensure_all_finite=False,
-            **self._y_checks(),
-        )
-        return TaskSet.from_arrays(X_checked, y_checked, task_ids), False
 
     def _episode_sizes(self, counts, tasks, single, slot_names):
         """Support and query rows per slot; refuse tasks too small for them."""
@@ -956,7 +920,7 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
         return tags
 
 
-class MAMLRegressor(RegressorMixin, _BaseMAML):
+class MAMLRegressor(TransferRegressorMixin, RegressorMixin, _BaseMAML):
     """Model-agnostic meta-learning regressor (MAML, FOMAML, Meta-SGD, ANIL).
 
     Meta-trains an initialisation of a torch network over many related
@@ -1083,23 +1047,6 @@ class MAMLRegressor(RegressorMixin, _BaseMAML):
 
     def _decode(self, outputs, labels):
         return outputs.ravel() if self._y_ndim == 1 else outputs
-
-    def predict(self, X):
-        """Predict targets with the current (adapted or meta-learned) model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predicted targets.
-        """
-        X = self._validate_inference_X(X)
-        raw = self._raw_predict(X)
-        return raw.ravel() if self._y_ndim == 1 else raw
 
     def score(self, X, y, sample_weight=None, task_ids=None):
         if task_ids is None:
