@@ -6,13 +6,10 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-import tqdm
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNet
-from skorch.callbacks import Callback, EpochTimer, PrintLog
 from torch import nn
 
 from sktransfer.base import (
@@ -24,176 +21,24 @@ from sktransfer.base import (
     torch_seed,
     uses_global_rng,
 )
+from sktransfer.meta._docstrings import (
+    ATTRIBUTES,
+    CLASSES,
+    N_OUTPUTS,
+    N_WAY,
+    PARAMETERS,
+    SCORE_DOC,
+)
+from sktransfer.meta._engine import MetaModule, MetaProgressBar, MetaTrainer
 from sktransfer.meta._inner_loop import (
     adapt,
     batched_forward,
     expand_params,
     head_parameter_names,
-    meta_loss,
 )
 from sktransfer.model_selection._few_shot import few_shot_score
-from sktransfer.tasks._sampling import build_pool, sample_episodes
+from sktransfer.tasks._sampling import build_pool
 from sktransfer.tasks._taskset import TaskSet
-
-_SCORE_DOC = """Plain score, or the few-shot score over tasks given ``task_ids``.
-
-Without ``task_ids`` this is scikit-learn's score of `predict` (accuracy
-or R²) with the current model. With ``task_ids``, for every task it
-draws a support set of ``k_shot`` rows (per class for classifiers),
-adapts to it, scores the task's remaining rows, and returns the mean
-over tasks. The split is fixed by ``random_state``; the estimator's own
-current adaptation is left untouched.
-
-Parameters
-----------
-X : array-like of shape (n_samples, n_features)
-    Rows to score.
-y : array-like of shape (n_samples,)
-    True targets.
-sample_weight : array-like of shape (n_samples,), default=None
-    Weights of the scored rows.
-task_ids : array-like of shape (n_samples,), default=None
-    Task label of each row; turns on few-shot scoring.
-
-Returns
--------
-score : float
-    Mean accuracy (classifiers) or R² (regressors).
-"""
-
-
-class _MetaModule(nn.Module):
-    """The user's network plus, for Meta-SGD, one learned step size per weight."""
-
-    def __init__(self, net, adapt_names, inner_lr, learn_inner_lr):
-        super().__init__()
-        self.net = net
-        self.adapt_names = list(adapt_names)
-        self.inner_lr = inner_lr
-        self.inner_lrs = nn.ParameterDict()
-        if learn_inner_lr:
-            params = dict(net.named_parameters())
-            for name in self.adapt_names:
-                self.inner_lrs[name.replace(".", "__")] = nn.Parameter(
-                    torch.full_like(params[name], inner_lr)
-                )
-
-    def step_sizes(self):
-        if len(self.inner_lrs) == 0:
-            return dict.fromkeys(self.adapt_names, self.inner_lr)
-        return {n: self.inner_lrs[n.replace(".", "__")] for n in self.adapt_names}
-
-    def forward(self, X):
-        return self.net(X)
-
-
-class _MetaProgressBar(Callback):
-    """One progress bar over a whole meta-training run, with the epoch loss.
-
-    skorch's ``ProgressBar`` draws one bar per epoch, which for meta-training
-    (an epoch is a pass of meta-batches, often a handful of iterations) is a
-    flicker of short bars.
-    """
-
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        self.pbar_ = tqdm.tqdm(
-            total=net.episode["n_iterations"], desc="meta-training", unit="it"
-        )
-
-    def on_batch_end(self, net, **kwargs):
-        self.pbar_.update()
-
-    def on_epoch_end(self, net, **kwargs):
-        self.pbar_.set_postfix(train_loss=net.history[-1, "train_loss"], refresh=False)
-
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        self.pbar_.close()
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("pbar_", None)
-        return state
-
-
-class _MetaTrainer(NeuralNet):
-    """skorch engine for meta-training: one batch is one meta-iteration.
-
-    skorch supplies the callbacks, the history, the progress bar, the device
-    and the optimiser. Its data loop does not fit meta-training, so
-    ``get_iterator`` yields meta-iteration numbers, ``train_step`` draws a
-    meta-batch of tasks on the device and takes one meta-gradient step, and
-    ``run_single_epoch`` records the epoch's mean loss with a single host
-    synchronisation instead of one ``.item()`` per step.
-    """
-
-    def __init__(self, *args, episode=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.episode = episode
-
-    def get_default_callbacks(self):
-        return [("epoch_timer", EpochTimer()), ("print_log", PrintLog())]
-
-    def get_split_datasets(self, X, y=None, **fit_params):
-        return X, None
-
-    def get_iterator(self, dataset, training=False):
-        return range(self.iterations_per_epoch_)
-
-    def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        self.pool_ = X
-        self.forward_ = batched_forward(self.module_.net)
-        try:
-            remaining = self.episode["n_iterations"]
-            while remaining > 0:
-                steps = min(self.iterations_per_epoch_, remaining)
-                self.notify("on_epoch_begin", dataset_train=X, dataset_valid=None)
-                self.run_single_epoch(
-                    range(steps), training=True, prefix="train", step_fn=self.train_step
-                )
-                self.notify("on_epoch_end", dataset_train=X, dataset_valid=None)
-                remaining -= steps
-        finally:
-            del self.pool_, self.forward_
-        return self
-
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        self._set_training(training)
-        total = None
-        for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch)
-            loss = step["loss"].detach()
-            total = loss if total is None else total + loss
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-        self.history.record(prefix + "_loss", float(total) / len(iterator))
-        self.history.record(prefix + "_batch_count", len(iterator))
-
-    def train_step(self, batch, **fit_params):
-        episode = self.episode
-        self.optimizer_.zero_grad()
-        support, query = sample_episodes(
-            self.pool_,
-            episode["meta_batch_size"],
-            episode["k_shot"],
-            episode["n_query"],
-            n_way=episode["n_way"],
-            generator=self.generator_,
-        )
-        meta = self.module_
-        loss = meta_loss(
-            self.forward_,
-            self.criterion_,
-            dict(meta.net.named_parameters()),
-            support,
-            query,
-            inner_lrs=meta.step_sizes(),
-            n_steps=episode["n_inner_steps"],
-            adapt_names=meta.adapt_names,
-            first_order=episode["first_order"],
-        )
-        loss.backward()
-        self.optimizer_.step()
-        return {"loss": loss}
 
 
 class _BaseMAML(BaseTransferEstimator):
@@ -382,13 +227,13 @@ class _BaseMAML(BaseTransferEstimator):
                     if self.adapt_layers == "head"
                     else [name for name, _ in net.named_parameters()]
                 )
-                meta_module = _MetaModule(
+                meta_module = MetaModule(
                     net, adapt_names, self.inner_lr, self.learn_inner_lr
                 )
                 callbacks = list(self.callbacks or [])
                 if self.verbose:
-                    callbacks.append(("progress_bar", _MetaProgressBar()))
-                self.net_ = _MetaTrainer(
+                    callbacks.append(("progress_bar", MetaProgressBar()))
+                self.net_ = MetaTrainer(
                     meta_module,
                     criterion=self._criterion,
                     criterion__reduction="none",
@@ -638,7 +483,8 @@ class _BaseMAML(BaseTransferEstimator):
 
 
 class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
-    """Model-agnostic meta-learning classifier (MAML, FOMAML, Meta-SGD, ANIL).
+    __doc__ = (
+        """Model-agnostic meta-learning classifier (MAML, FOMAML, Meta-SGD, ANIL).
 
     Meta-trains an initialisation of a torch network over many related tasks
     so that a few gradient steps on a new task's support set give a good
@@ -646,85 +492,12 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
     the second-order terms (FOMAML), ``learn_inner_lr=True`` learns one inner
     step size per weight (Meta-SGD) and ``adapt_layers="head"`` adapts only
     the output layer (ANIL). Each meta-batch of tasks is one vectorised pass.
-
-    Parameters
-    ----------
-    module : nn.Module class or instance, default=None
-        The network. A class is built as ``module(n_features=..., n_outputs=...,
-        **module_params)``; an instance is deep-copied and its weights are the
-        starting point of every `fit`. ``None`` builds
-        :class:`~sktransfer.nn.MLP` sized by ``hidden_layer_sizes``. Modules
-        with batch normalisation are refused.
-    module_params : dict, default=None
-        Keyword arguments of ``module`` when it is a class (or of the default
-        MLP, e.g. ``{"activation": "tanh"}``).
-    hidden_layer_sizes : array-like of int, default=(40, 40)
-        Hidden layer widths of the default MLP.
-    inner_lr : float, default=0.01
-        Step size of the inner (adaptation) gradient steps; the initial value
-        of the learned step sizes when ``learn_inner_lr=True``.
-    n_inner_steps : int, default=1
-        Inner gradient steps per task during meta-training.
-    n_adapt_steps : int, default=None
-        Gradient steps of `adapt`; ``None`` means ``n_inner_steps``.
-    meta_lr : float, default=1e-3
-        Learning rate of the outer Adam optimiser.
-    meta_batch_size : int, default=25
-        Tasks per meta-iteration, drawn with replacement.
-    max_iter : int, default=1000
-        Meta-iterations of `fit`.
-    k_shot : int, default=5
-        Support rows per class in every training episode.
-    n_query : int, default=None
-        Query rows per class in every training episode; ``None`` means
-        ``k_shot``. Each task needs ``k_shot + n_query`` rows of every class
-        it has.
-    n_way : int, default=None
-        ``None``: the shared label space (labels mean the same in every task).
-        An int: the episodic label space, where every episode is an
-        ``n_way``-class problem whose classes are drawn from its task and
-        relabelled, and `adapt` accepts up to ``n_way`` new classes.
-    first_order : bool, default=False
-        Use first-order MAML (no gradient through the inner steps).
-    learn_inner_lr : bool, default=False
-        Learn a step size per weight in the outer loop (Meta-SGD).
-    adapt_layers : {"all", "head"}, default="all"
-        The weights the inner loop adapts: all of them (MAML) or the output
-        layer only (ANIL).
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (a GPU if present).
-    batch_size : int, default=None
-        Rows per forward pass at prediction; ``None`` predicts all at once.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation and task sampling: the same value gives
-        bit-identical models on the same machine and device.
-    verbose : int, default=0
-        1 shows a progress bar over meta-training; 2 also prints a log line
-        per epoch (a pass of meta-batches over the tasks).
-    callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks for meta-training, e.g.
-        ``EarlyStopping(monitor="train_loss")``.
-
-    Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)
-        Shared label space: the labels of all training tasks. Episodic label
-        space: the labels of the last support set, set by `adapt`.
-    module_ : nn.Module
-        The meta-learned network.
-    adapted_params_ : dict of str to Tensor
-        The weights after the last `adapt`, used by `predict`.
-    history_ : skorch.history.History
-        Loss per epoch of meta-training.
-    net_ : skorch.NeuralNet
-        The skorch engine that ran meta-training.
-    n_iter_ : int
-        Meta-iterations run so far.
-    n_features_in_ : int
-        Number of features seen during `fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during `fit`, when they are all strings.
-
+"""
+        + PARAMETERS.format(
+            unit="per class", needs=" of every class it has", n_way=N_WAY
+        )
+        + ATTRIBUTES.format(classes=CLASSES, n_outputs="")
+        + """
     See Also
     --------
     MAMLRegressor : The same for regression tasks.
@@ -738,6 +511,7 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
     >>> est.adapt(X[t == 0][:10], y[t == 0][:10]).predict(X[t == 0][10:12]).shape
     (2,)
     """
+    )
 
     _parameter_constraints: dict = {
         **_BaseMAML._parameter_constraints,
@@ -912,7 +686,7 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
             return super().score(X, y, sample_weight=sample_weight)
         return self._few_shot_score(X, y, sample_weight, task_ids)
 
-    score.__doc__ = _SCORE_DOC
+    score.__doc__ = SCORE_DOC
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -921,83 +695,17 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
 
 
 class MAMLRegressor(TransferRegressorMixin, RegressorMixin, _BaseMAML):
-    """Model-agnostic meta-learning regressor (MAML, FOMAML, Meta-SGD, ANIL).
+    __doc__ = (
+        """Model-agnostic meta-learning regressor (MAML, FOMAML, Meta-SGD, ANIL).
 
     Meta-trains an initialisation of a torch network over many related
     regression tasks so that a few gradient steps on a new task's support set
     fit that task (Finn et al., 2017), with the same variants as
     `MAMLClassifier`. ``k_shot`` and ``n_query`` count rows per task.
-
-    Parameters
-    ----------
-    module : nn.Module class or instance, default=None
-        The network. A class is built as ``module(n_features=..., n_outputs=...,
-        **module_params)``; an instance is deep-copied and its weights are the
-        starting point of every `fit`. ``None`` builds
-        :class:`~sktransfer.nn.MLP` sized by ``hidden_layer_sizes``. Modules
-        with batch normalisation are refused.
-    module_params : dict, default=None
-        Keyword arguments of ``module`` when it is a class (or of the default
-        MLP).
-    hidden_layer_sizes : array-like of int, default=(40, 40)
-        Hidden layer widths of the default MLP.
-    inner_lr : float, default=0.01
-        Step size of the inner (adaptation) gradient steps; the initial value
-        of the learned step sizes when ``learn_inner_lr=True``.
-    n_inner_steps : int, default=1
-        Inner gradient steps per task during meta-training.
-    n_adapt_steps : int, default=None
-        Gradient steps of `adapt`; ``None`` means ``n_inner_steps``.
-    meta_lr : float, default=1e-3
-        Learning rate of the outer Adam optimiser.
-    meta_batch_size : int, default=25
-        Tasks per meta-iteration, drawn with replacement.
-    max_iter : int, default=1000
-        Meta-iterations of `fit`.
-    k_shot : int, default=5
-        Support rows per task in every training episode.
-    n_query : int, default=None
-        Query rows per task in every training episode; ``None`` means
-        ``k_shot``. Each task needs ``k_shot + n_query`` rows.
-    first_order : bool, default=False
-        Use first-order MAML (no gradient through the inner steps).
-    learn_inner_lr : bool, default=False
-        Learn a step size per weight in the outer loop (Meta-SGD).
-    adapt_layers : {"all", "head"}, default="all"
-        The weights the inner loop adapts: all (MAML) or the output layer
-        (ANIL).
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (a GPU if present).
-    batch_size : int, default=None
-        Rows per forward pass at prediction; ``None`` predicts all at once.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation and task sampling: the same value gives
-        bit-identical models on the same machine and device.
-    verbose : int, default=0
-        1 shows a progress bar over meta-training; 2 also prints a log line
-        per epoch (a pass of meta-batches over the tasks).
-    callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks for meta-training.
-
-    Attributes
-    ----------
-    module_ : nn.Module
-        The meta-learned network.
-    adapted_params_ : dict of str to Tensor
-        The weights after the last `adapt`, used by `predict`.
-    history_ : skorch.history.History
-        Loss per epoch of meta-training.
-    net_ : skorch.NeuralNet
-        The skorch engine that ran meta-training.
-    n_iter_ : int
-        Meta-iterations run so far.
-    n_outputs_ : int
-        Number of targets.
-    n_features_in_ : int
-        Number of features seen during `fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during `fit`, when they are all strings.
-
+"""
+        + PARAMETERS.format(unit="per task", needs="", n_way="")
+        + ATTRIBUTES.format(classes="", n_outputs=N_OUTPUTS)
+        + """
     See Also
     --------
     MAMLClassifier : The same for classification tasks.
@@ -1011,6 +719,7 @@ class MAMLRegressor(TransferRegressorMixin, RegressorMixin, _BaseMAML):
     >>> est.adapt(X[t == 0][:10], y[t == 0][:10]).predict(X[t == 0][10:12]).shape
     (2,)
     """
+    )
 
     _criterion = nn.MSELoss
     _unit = ""
@@ -1053,7 +762,7 @@ class MAMLRegressor(TransferRegressorMixin, RegressorMixin, _BaseMAML):
             return super().score(X, y, sample_weight=sample_weight)
         return self._few_shot_score(X, y, sample_weight, task_ids)
 
-    score.__doc__ = _SCORE_DOC
+    score.__doc__ = SCORE_DOC
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

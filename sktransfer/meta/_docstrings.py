@@ -1,0 +1,116 @@
+"""Docstring text shared by the MAML estimators, written once."""
+
+SCORE_DOC = """Plain score, or the few-shot score over tasks given ``task_ids``.
+
+Without ``task_ids`` this is scikit-learn's score of `predict` (accuracy
+or R²) with the current model. With ``task_ids``, for every task it
+draws a support set of ``k_shot`` rows (per class for classifiers),
+adapts to it, scores the task's remaining rows, and returns the mean
+over tasks. The split is fixed by ``random_state``; the estimator's own
+current adaptation is left untouched.
+
+Parameters
+----------
+X : array-like of shape (n_samples, n_features)
+    Rows to score.
+y : array-like of shape (n_samples,)
+    True targets.
+sample_weight : array-like of shape (n_samples,), default=None
+    Weights of the scored rows.
+task_ids : array-like of shape (n_samples,), default=None
+    Task label of each row; turns on few-shot scoring.
+
+Returns
+-------
+score : float
+    Mean accuracy (classifiers) or R² (regressors).
+"""
+
+PARAMETERS = """
+    Parameters
+    ----------
+    module : nn.Module class or instance, default=None
+        The network. A class is built as ``module(n_features=..., n_outputs=...,
+        **module_params)``; an instance is deep-copied and its weights are the
+        starting point of every `fit`. ``None`` builds
+        :class:`~sktransfer.nn.MLP` sized by ``hidden_layer_sizes``. Modules
+        with batch normalisation are refused.
+    module_params : dict, default=None
+        Keyword arguments of ``module`` when it is a class (or of the default
+        MLP, e.g. ``{{"activation": "tanh"}}``).
+    hidden_layer_sizes : array-like of int, default=(40, 40)
+        Hidden layer widths of the default MLP.
+    inner_lr : float, default=0.01
+        Step size of the inner (adaptation) gradient steps; the initial value
+        of the learned step sizes when ``learn_inner_lr=True``.
+    n_inner_steps : int, default=1
+        Inner gradient steps per task during meta-training.
+    n_adapt_steps : int, default=None
+        Gradient steps of `adapt`; ``None`` means ``n_inner_steps``.
+    meta_lr : float, default=1e-3
+        Learning rate of the outer Adam optimiser.
+    meta_batch_size : int, default=25
+        Tasks per meta-iteration, drawn with replacement.
+    max_iter : int, default=1000
+        Meta-iterations of `fit`.
+    k_shot : int, default=5
+        Support rows {unit} in every training episode.
+    n_query : int, default=None
+        Query rows {unit} in every training episode; ``None`` means
+        ``k_shot``. Each task needs ``k_shot + n_query`` rows{needs}.
+{n_way}    first_order : bool, default=False
+        Use first-order MAML (no gradient through the inner steps).
+    learn_inner_lr : bool, default=False
+        Learn a step size per weight in the outer loop (Meta-SGD).
+    adapt_layers : {{"all", "head"}}, default="all"
+        The weights the inner loop adapts: all of them (MAML) or the output
+        layer only (ANIL).
+    device : str, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (a GPU if present).
+    batch_size : int, default=None
+        Rows per forward pass at prediction; ``None`` predicts all at once.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation and task sampling: the same value gives
+        bit-identical models on the same machine and device.
+    verbose : int, default=0
+        1 shows a progress bar over meta-training; 2 also prints a log line
+        per epoch (a pass of meta-batches over the tasks).
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks for meta-training, e.g.
+        ``EarlyStopping(monitor="train_loss")``.
+"""
+
+ATTRIBUTES = """
+    Attributes
+    ----------
+{classes}    module_ : nn.Module
+        The meta-learned network.
+    adapted_params_ : dict of str to Tensor
+        The weights after the last `adapt`, used by `predict`.
+    history_ : skorch.history.History
+        Loss per epoch of meta-training.
+    net_ : skorch.NeuralNet
+        The skorch engine that ran meta-training.
+    n_iter_ : int
+        Meta-iterations run so far.
+{n_outputs}    n_features_in_ : int
+        Number of features seen during `fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during `fit`, when they are all strings.
+"""
+
+N_WAY = """    n_way : int, default=None
+        ``None``: the shared label space (labels mean the same in every task).
+        An int: the episodic label space, where every episode is an
+        ``n_way``-class problem whose classes are drawn from its task and
+        relabelled, and `adapt` accepts up to ``n_way`` new classes.
+"""
+
+CLASSES = """    classes_ : ndarray of shape (n_classes,)
+        Shared label space: the labels of all training tasks. Episodic label
+        space: the labels of the last support set, set by `adapt`.
+"""
+
+N_OUTPUTS = """    n_outputs_ : int
+        Number of targets.
+"""
