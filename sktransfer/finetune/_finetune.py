@@ -25,6 +25,7 @@ from sktransfer.base import (
     restore_on_error,
     torch_seed,
 )
+from sktransfer.utils._docstrings import DEVICE, MODULE_PARAMETERS
 
 
 def _layers(module):
@@ -492,18 +493,7 @@ def _no_print(*args, **kwargs):
 _PARAMETERS = """
     Parameters
     ----------
-    module : nn.Module class or instance, default=None
-        The network. A class is built as ``module(n_features=..., n_outputs=...,
-        **module_params)``; an instance is deep-copied and its weights are the
-        starting point of every `fit`. ``None`` builds
-        :class:`~sktransfer.nn.MLP` sized by ``hidden_layer_sizes``. Modules
-        with batch normalisation are refused.
-    module_params : dict, default=None
-        Keyword arguments of ``module`` when it is a class (or of the default
-        MLP, e.g. ``{{"activation": "tanh"}}``).
-    hidden_layer_sizes : array-like of int, default=(40, 40)
-        Hidden layer widths of the default MLP.
-    lr : float, default=1e-3
+{module_parameters}    lr : float, default=1e-3
         Learning rate of the Adam optimiser of pre-training.
     max_iter : int, default=100
         Epochs of pre-training in `fit`.
@@ -551,9 +541,7 @@ _PARAMETERS = """
         ``early_stopping``.
     n_iter_no_change : int, default=10
         Epochs without improvement before stopping, with ``early_stopping``.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (a GPU if present).
-    random_state : int, RandomState instance or None, default=None
+{device}    random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, the fresh head, shuffling and the
         validation split: the same value gives bit-identical models on the
         same machine and device.
@@ -604,6 +592,8 @@ class FineTuneClassifier(TransferClassifierMixin, ClassifierMixin, _BaseFineTune
     (its callbacks, history and device handling).
 """
         + _PARAMETERS.format(
+            module_parameters=MODULE_PARAMETERS,
+            device=DEVICE,
             pretrained_note=(
                 "; the source classes are then unknown and ``head='auto'`` keeps "
                 "the head when its width equals the number of target classes"
@@ -709,6 +699,8 @@ class FineTuneRegressor(TransferRegressorMixin, RegressorMixin, _BaseFineTune):
     rest on the target set with the squared error.
 """
         + _PARAMETERS.format(
+            module_parameters=MODULE_PARAMETERS,
+            device=DEVICE,
             pretrained_note="",
             head_auto="the target has as many outputs as the source",
         )

@@ -29,18 +29,7 @@ score : float
 PARAMETERS = """
     Parameters
     ----------
-    module : nn.Module class or instance, default=None
-        The network. A class is built as ``module(n_features=..., n_outputs=...,
-        **module_params)``; an instance is deep-copied and its weights are the
-        starting point of every `fit`. ``None`` builds
-        :class:`~sktransfer.nn.MLP` sized by ``hidden_layer_sizes``. Modules
-        with batch normalisation are refused.
-    module_params : dict, default=None
-        Keyword arguments of ``module`` when it is a class (or of the default
-        MLP, e.g. ``{{"activation": "tanh"}}``).
-    hidden_layer_sizes : array-like of int, default=(40, 40)
-        Hidden layer widths of the default MLP.
-    inner_lr : float, default=0.01
+{module_parameters}    inner_lr : float, default=0.01
         Step size of the inner (adaptation) gradient steps; the initial value
         of the learned step sizes when ``learn_inner_lr=True``.
     n_inner_steps : int, default=1
@@ -65,9 +54,7 @@ PARAMETERS = """
     adapt_layers : {{"all", "head"}}, default="all"
         The weights the inner loop adapts: all of them (MAML) or the output
         layer only (ANIL).
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (a GPU if present).
-    batch_size : int, default=None
+{device}    batch_size : int, default=None
         Rows per forward pass at prediction; ``None`` predicts all at once.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and task sampling: the same value gives
