@@ -41,7 +41,7 @@ from sktransfer.tasks._sampling import build_pool
 from sktransfer.tasks._taskset import TaskSet
 from sktransfer.utils._docstrings import DEVICE, MODULE_PARAMETERS
 
-SHARED = {"module_parameters": MODULE_PARAMETERS, "device": DEVICE}
+_SHARED_TEXT = {"module_parameters": MODULE_PARAMETERS, "device": DEVICE}
 
 
 class _BaseMAML(BaseTransferEstimator):
@@ -497,7 +497,10 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
     the output layer (ANIL). Each meta-batch of tasks is one vectorised pass.
 """
         + PARAMETERS.format(
-            unit="per class", needs=" of every class it has", n_way=N_WAY, **SHARED
+            unit="per class",
+            needs=" of every class it has",
+            n_way=N_WAY,
+            **_SHARED_TEXT,
         )
         + ATTRIBUTES.format(classes=CLASSES, n_outputs="")
         + """
@@ -706,7 +709,7 @@ class MAMLRegressor(TransferRegressorMixin, RegressorMixin, _BaseMAML):
     fit that task (Finn et al., 2017), with the same variants as
     `MAMLClassifier`. ``k_shot`` and ``n_query`` count rows per task.
 """
-        + PARAMETERS.format(unit="per task", needs="", n_way="", **SHARED)
+        + PARAMETERS.format(unit="per task", needs="", n_way="", **_SHARED_TEXT)
         + ATTRIBUTES.format(classes="", n_outputs=N_OUTPUTS)
         + """
     See Also
