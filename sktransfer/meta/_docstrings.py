@@ -54,6 +54,20 @@ PARAMETERS = """
     adapt_layers : {{"all", "head"}}, default="all"
         The weights the inner loop adapts: all of them (MAML) or the output
         layer only (ANIL).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the tasks (at least one), and after
+        every epoch adapt to fixed episodes of them and record ``valid_loss``
+        and ``valid_score`` (accuracy or R² on their query rows) in
+        ``history_``; stop when ``valid_loss`` has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs and keep the best weights (skorch's
+        ``EarlyStopping``). Needs at least two tasks.
+    validation_fraction : float, default=0.1
+        Fraction of the tasks held out with ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping, with ``early_stopping``.
+    tol : float, default=1e-4
+        Least improvement of ``valid_loss`` that counts, with
+        ``early_stopping``.
 {device}    batch_size : int, default=None
         Rows per forward pass at prediction; ``None`` predicts all at once.
     random_state : int, RandomState instance or None, default=None
@@ -75,7 +89,8 @@ ATTRIBUTES = """
     adapted_params_ : dict of str to Tensor
         The weights after the last `adapt`, used by `predict`.
     history_ : skorch.history.History
-        Loss per epoch of meta-training.
+        Per epoch: ``train_loss`` (query loss after the inner steps) and, with
+        ``early_stopping``, ``valid_loss`` and ``valid_score``.
     net_ : skorch.NeuralNet
         The skorch engine that ran meta-training.
     n_iter_ : int

@@ -6,7 +6,14 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PrintLog
 from torch import nn
 
-from sktransfer.meta._inner_loop import batched_forward, meta_loss
+from sktransfer.meta._inner_loop import (
+    adapt,
+    batched_forward,
+    expand_params,
+    meta_loss,
+    task_losses,
+    task_scores,
+)
 from sktransfer.tasks._sampling import sample_episodes
 
 
@@ -71,7 +78,10 @@ class MetaTrainer(NeuralNet):
     ``get_iterator`` yields meta-iteration numbers, ``train_step`` draws a
     meta-batch of tasks on the device and takes one meta-gradient step, and
     ``run_single_epoch`` records the epoch's mean loss with a single host
-    synchronisation instead of one ``.item()`` per step.
+    synchronisation instead of one ``.item()`` per step. With held-out
+    validation episodes, each epoch ends by adapting to them and recording
+    ``valid_loss`` and ``valid_score`` (accuracy or R² on their query rows),
+    which skorch's ``EarlyStopping`` can monitor.
     """
 
     def __init__(self, *args, episode=None, **kwargs):
@@ -82,27 +92,68 @@ class MetaTrainer(NeuralNet):
         return [("epoch_timer", EpochTimer()), ("print_log", PrintLog())]
 
     def get_split_datasets(self, X, y=None, **fit_params):
-        return X, None
+        return X["train"], X["valid"]
 
     def get_iterator(self, dataset, training=False):
         return range(self.iterations_per_epoch_)
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        self.pool_ = X
+        """Meta-train on ``X["train"]`` (a task pool), validating on ``X["valid"]``.
+
+        ``X["valid"]`` is ``None`` or fixed ``(support, query)`` episodes.
+        """
+        self.pool_, valid = self.get_split_datasets(X)
         self.forward_ = batched_forward(self.module_.net)
+        epoch_kwargs = {"dataset_train": self.pool_, "dataset_valid": valid}
         try:
             remaining = self.episode["n_iterations"]
             while remaining > 0:
                 steps = min(self.iterations_per_epoch_, remaining)
-                self.notify("on_epoch_begin", dataset_train=X, dataset_valid=None)
+                self.notify("on_epoch_begin", **epoch_kwargs)
                 self.run_single_epoch(
                     range(steps), training=True, prefix="train", step_fn=self.train_step
                 )
-                self.notify("on_epoch_end", dataset_train=X, dataset_valid=None)
+                if valid is not None:
+                    self.validate_episodes(valid)
+                self.notify("on_epoch_end", **epoch_kwargs)
                 remaining -= steps
         finally:
             del self.pool_, self.forward_
         return self
+
+    def validate_episodes(self, episodes):
+        """Adapt to held-out episodes; record their query loss and score."""
+        support, query = episodes
+        meta = self.module_
+        self._set_training(True)  # adapt as `adapt` does, predict in eval mode
+        params = {
+            name: value.detach().requires_grad_()
+            for name, value in meta.net.named_parameters()
+        }
+        lrs = {
+            name: lr.detach() if torch.is_tensor(lr) else lr
+            for name, lr in meta.step_sizes().items()
+        }
+        with torch.enable_grad():
+            adapted = adapt(
+                self.forward_,
+                self.criterion_,
+                expand_params(params, support[0].shape[0]),
+                *support,
+                inner_lrs=lrs,
+                n_steps=self.episode["n_adapt_steps"],
+                adapt_names=meta.adapt_names,
+                create_graph=False,
+            )
+        self._set_training(False)
+        with torch.no_grad():
+            output = self.forward_(
+                {k: v.detach() for k, v in adapted.items()}, query[0]
+            )
+            loss = task_losses(self.criterion_, output, *query[1:]).mean()
+            score = task_scores(output, *query[1:]).mean()
+        self.history.record("valid_loss", float(loss))
+        self.history.record("valid_score", float(score))
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         self._set_training(training)

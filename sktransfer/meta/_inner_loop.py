@@ -106,6 +106,22 @@ def task_losses(criterion, output, target, weight):
     return (per_row * weight).sum(1) / weight.sum(1).clamp_min(1.0)
 
 
+def task_scores(output, target, weight):
+    """Accuracy (class targets) or R² (float targets) of each task: ``(n_tasks,)``.
+
+    Padding rows (weight 0) do not count; R² is averaged over outputs.
+    """
+    total = weight.sum(1).clamp_min(1.0)
+    if not target.dtype.is_floating_point:
+        correct = (output.argmax(-1) == target).to(weight.dtype)
+        return (correct * weight).sum(1) / total
+    w = weight.unsqueeze(-1)
+    mean = (w * target).sum(1, keepdim=True) / total.view(-1, 1, 1)
+    residual = (w * (target - output) ** 2).sum(1)
+    spread = (w * (target - mean) ** 2).sum(1)
+    return (1 - residual / spread.clamp_min(torch.finfo(spread.dtype).tiny)).mean(-1)
+
+
 def expand_params(params, n_tasks):
     """Give every task its own view of the shared parameters."""
     return {

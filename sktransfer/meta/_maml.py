@@ -10,6 +10,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.callbacks import EarlyStopping
 from torch import nn
 
 from sktransfer.base import (
@@ -37,7 +38,7 @@ from sktransfer.meta._inner_loop import (
     head_parameter_names,
 )
 from sktransfer.model_selection._few_shot import few_shot_score
-from sktransfer.tasks._sampling import build_pool
+from sktransfer.tasks._sampling import build_pool, sample_episodes
 from sktransfer.tasks._taskset import TaskSet
 from sktransfer.utils._docstrings import DEVICE, MODULE_PARAMETERS
 
@@ -68,6 +69,10 @@ class _BaseMAML(BaseTransferEstimator):
         "first_order": ["boolean"],
         "learn_inner_lr": ["boolean"],
         "adapt_layers": [StrOptions({"all", "head"})],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "device": [str],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -92,6 +97,10 @@ class _BaseMAML(BaseTransferEstimator):
         first_order=False,
         learn_inner_lr=False,
         adapt_layers="all",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
         device="cpu",
         batch_size=None,
         random_state=None,
@@ -112,6 +121,10 @@ class _BaseMAML(BaseTransferEstimator):
         self.first_order = first_order
         self.learn_inner_lr = learn_inner_lr
         self.adapt_layers = adapt_layers
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.device = device
         self.batch_size = batch_size
         self.random_state = random_state
@@ -234,6 +247,19 @@ class _BaseMAML(BaseTransferEstimator):
                     net, adapt_names, self.inner_lr, self.learn_inner_lr
                 )
                 callbacks = list(self.callbacks or [])
+                if self.early_stopping:
+                    callbacks.append(
+                        (
+                            "early_stopping",
+                            EarlyStopping(
+                                monitor="valid_loss",
+                                patience=self.n_iter_no_change,
+                                threshold=self.tol,
+                                threshold_mode="abs",
+                                load_best=True,
+                            ),
+                        )
+                    )
                 if self.verbose:
                     callbacks.append(("progress_bar", MetaProgressBar()))
                 self.net_ = MetaTrainer(
@@ -252,16 +278,20 @@ class _BaseMAML(BaseTransferEstimator):
             self.n_iter_ = 0
             self.__dict__.pop("adapted_params_", None)
 
-        pool = build_pool(
-            tasks.X,
-            targets,
-            tasks.task_codes,
-            slots,
-            tasks.n_tasks,
-            n_slots,
-            device=device,
-            dtype=torch.float32,
-        )
+        valid = self._validation_tasks(tasks, single)
+        in_valid = np.isin(tasks.task_codes, valid)
+        pool = self._pool(tasks, ~in_valid, targets, slots, n_slots, device)
+        valid_episodes = None
+        if len(valid):
+            generator = torch.Generator(device=device).manual_seed(self._random_seed)
+            valid_episodes = sample_episodes(
+                self._pool(tasks, in_valid, targets, slots, n_slots, device),
+                max(self.meta_batch_size, len(valid)),
+                k,
+                q,
+                n_way=n_way,
+                generator=generator,
+            )
         net = self.net_
         net.episode = {
             "n_iterations": n_iterations,
@@ -270,6 +300,7 @@ class _BaseMAML(BaseTransferEstimator):
             "n_query": q,
             "n_way": n_way,
             "n_inner_steps": self.n_inner_steps,
+            "n_adapt_steps": self._n_adapt_steps(),
             "first_order": self.first_order,
         }
         net.iterations_per_epoch_ = iterations_per_epoch
@@ -283,12 +314,48 @@ class _BaseMAML(BaseTransferEstimator):
             if uses_global_rng(self.module_)
             else nullcontext()
         )
+        n_epochs = len(net.history)
         with seeded:
-            net.partial_fit(pool)
+            net.partial_fit({"train": pool, "valid": valid_episodes})
         del net.generator_
-        self.n_iter_ += n_iterations
+        # Early stopping may end before n_iterations.
+        self.n_iter_ += sum(row["train_batch_count"] for row in net.history[n_epochs:])
         self.__dict__.pop("adapted_params_", None)
         return self
+
+    def _validation_tasks(self, tasks, single):
+        """Codes of the tasks held out for early stopping (none without it)."""
+        if not self.early_stopping:
+            return np.array([], dtype=np.int64)
+        if single or tasks.n_tasks < 2:
+            raise ValueError(
+                "early_stopping holds out whole tasks for validation: it needs at "
+                f"least 2 tasks, got {tasks.n_tasks}. Give task_ids, or set "
+                "early_stopping=False."
+            )
+        n_valid = min(
+            max(1, round(self.validation_fraction * tasks.n_tasks)), tasks.n_tasks - 1
+        )
+        rng = np.random.RandomState(self._random_seed)
+        return np.sort(rng.permutation(tasks.n_tasks)[:n_valid])
+
+    def _pool(self, tasks, rows, targets, slots, n_slots, device):
+        """Device-resident pool of the selected rows, task codes made dense."""
+        codes = tasks.task_codes[rows]
+        dense = np.unique(codes, return_inverse=True)[1].ravel()
+        return build_pool(
+            tasks.X[rows],
+            targets[rows],
+            dense,
+            slots[rows],
+            int(dense.max()) + 1,
+            n_slots,
+            device=device,
+            dtype=torch.float32,
+        )
+
+    def _n_adapt_steps(self):
+        return self.n_inner_steps if self.n_adapt_steps is None else self.n_adapt_steps
 
     # -- adaptation ----------------------------------------------------------
     def adapt(self, X, y):
@@ -346,7 +413,7 @@ class _BaseMAML(BaseTransferEstimator):
             name: lr.detach() if torch.is_tensor(lr) else lr
             for name, lr in meta.step_sizes().items()
         }
-        steps = self.n_inner_steps if self.n_adapt_steps is None else self.n_adapt_steps
+        steps = self._n_adapt_steps()
         was_training = meta.training
         meta.train()
         try:
@@ -544,6 +611,10 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
         first_order=False,
         learn_inner_lr=False,
         adapt_layers="all",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
         device="cpu",
         batch_size=None,
         random_state=None,
@@ -565,6 +636,10 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
             first_order=first_order,
             learn_inner_lr=learn_inner_lr,
             adapt_layers=adapt_layers,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
             device=device,
             batch_size=batch_size,
             random_state=random_state,

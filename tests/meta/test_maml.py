@@ -331,3 +331,30 @@ def test_few_shot_score_adapts_per_task_and_leaves_state_alone():
     with pytest.raises(ValueError, match="task 9, class 0, has 3 rows"):
         keep = (t != 9) | (y != 0) | (np.cumsum((t == 9) & (y == 0)) <= 3)
         est.score(X[held & keep], y[held & keep], task_ids=t[held & keep])
+
+
+def test_early_stopping_holds_out_tasks_and_records_validation(sinusoids):
+    X, y, t = sinusoids
+    est = MAMLRegressor(
+        hidden_layer_sizes=(16,),
+        max_iter=400,
+        meta_lr=0.01,
+        early_stopping=True,
+        validation_fraction=0.1,  # 3 of the 30 tasks
+        n_iter_no_change=3,
+        tol=0.0,
+        random_state=0,
+    ).fit(X, y, task_ids=t)
+    history = est.history_
+    valid_loss = np.asarray(history[:, "valid_loss"])
+    assert np.isfinite(history[:, "valid_score"]).all()
+    # 27 training tasks: two meta-iterations per epoch; stopped early.
+    assert set(history[:, "train_batch_count"]) == {2}
+    assert est.n_iter_ == 2 * len(history) < 400
+    assert valid_loss[-3:].min() >= valid_loss[:-3].min()
+    # The weights of the best epoch are kept, not those of the last one.
+    stopper = dict(est.net_.callbacks_)["early_stopping"]
+    for name, value in est.net_.module_.state_dict().items():
+        torch.testing.assert_close(value, stopper.best_model_weights_[name])
+    with pytest.raises(ValueError, match="needs at least 2 tasks"):
+        MAMLRegressor(early_stopping=True, **FAST).fit(X[t == 0], y[t == 0])
