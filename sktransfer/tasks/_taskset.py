@@ -268,6 +268,40 @@ class TaskSet:
         """
         return self.X, self.y, self.task_ids
 
+    def to_frame(self, *, target="target", group="task"):
+        """The tasks as one DataFrame with a target and a task (group) column.
+
+        Parameters
+        ----------
+        target : str, default="target"
+            Name of the target column (``target_0``, ``target_1``, ... for
+            several outputs).
+        group : str, default="task"
+            Name of the column of task labels.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The features (named ``feature_names`` when known, else ``x0``,
+            ``x1``, ...), the target and the task labels; `from_frame` reads
+            it back.
+        """
+        import pandas as pd
+
+        names = (
+            list(self.feature_names)
+            if self.feature_names is not None
+            else [f"x{i}" for i in range(self.n_features)]
+        )
+        frame = pd.DataFrame(self.X, columns=names)
+        if self.y.ndim == 1:
+            frame[target] = self.y
+        else:
+            for i in range(self.y.shape[1]):
+                frame[f"{target}_{i}"] = self.y[:, i]
+        frame[group] = self.task_ids
+        return frame
+
     def __repr__(self):
         return f"TaskSet(n_tasks={len(self)}, n_features={self.n_features})"
 

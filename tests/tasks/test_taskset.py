@@ -74,3 +74,13 @@ def test_bad_tasks_are_named(tasks, message):
 def test_from_arrays_checks_alignment():
     with pytest.raises(ValueError, match="same number of rows"):
         TaskSet.from_arrays(np.zeros((4, 2)), np.zeros(4), [0, 1])
+
+
+def test_to_frame_round_trip():
+    ts = TaskSet(_pairs())
+    frame = ts.to_frame(target="y", group="site")
+    assert list(frame.columns) == ["x0", "x1", "y", "site"]
+    back = TaskSet.from_frame(frame, target="y", group="site")
+    np.testing.assert_array_equal(back.X, ts.X)
+    np.testing.assert_array_equal(back.y, ts.y)
+    np.testing.assert_array_equal(back.task_ids, ts.task_ids)
