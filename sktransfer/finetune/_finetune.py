@@ -25,6 +25,7 @@ from sktransfer.base import (
     restore_on_error,
     torch_seed,
 )
+from sktransfer.finetune._docstrings import ATTRIBUTES, PARAMETERS
 from sktransfer.utils._docstrings import DEVICE, MODULE_PARAMETERS
 
 
@@ -490,96 +491,6 @@ def _no_print(*args, **kwargs):
     pass
 
 
-_PARAMETERS = """
-    Parameters
-    ----------
-{module_parameters}    lr : float, default=1e-3
-        Learning rate of the Adam optimiser of pre-training.
-    max_iter : int, default=100
-        Epochs of pre-training in `fit`.
-    batch_size : int, default=None
-        Rows per mini-batch of training and per forward pass at prediction;
-        ``None`` trains on ``min(200, n_samples)`` rows per batch and predicts
-        all rows at once.
-    pretrained : bool, default=False
-        Whether the instance given as ``module`` is already trained. If True,
-        `adapt` works without `fit`: the module's weights are then the
-        pre-trained weights{pretrained_note}.
-    freeze : None, "body", int or list of str, default="body"
-        What `adapt` keeps fixed: nothing (``None``), all but the output layer
-        (``"body"``), the first ``n`` parameterised layers (an int), or the
-        parameters whose names match any of the :func:`fnmatch.fnmatch`
-        patterns (e.g. ``["0.*"]``). Frozen weights stay bit-identical.
-    head : {{"auto", "reset", "keep"}}, default="auto"
-        The output layer at `adapt`: ``"auto"`` keeps it when {head_auto},
-        and puts a freshly initialised ``nn.Linear`` in its place otherwise;
-        ``"reset"`` always starts from a fresh one; ``"keep"`` always keeps
-        the pre-trained one.
-    adapt_lr : float, default=None
-        Learning rate of the Adam optimiser of `adapt` (of the output layer
-        when ``layer_lr_decay`` is set); ``None`` means ``lr``.
-    adapt_max_iter : int, default=100
-        Epochs of `adapt`.
-    unfreeze_every : int, default=None
-        Gradual unfreezing: every ``unfreeze_every`` epochs of `adapt`, the
-        top-most frozen layer starts training too. ``None`` keeps the frozen
-        layers frozen.
-    layer_lr_decay : float, default=None
-        Discriminative learning rates: the output layer trains at
-        ``adapt_lr``, the layer below it at ``adapt_lr * layer_lr_decay``, the
-        next at ``adapt_lr * layer_lr_decay**2`` and so on. ``None`` uses
-        ``adapt_lr`` everywhere.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the rows (stratified for
-        classifiers where possible) in `fit` and in `adapt`, stop when the
-        validation loss has not improved by ``tol`` for ``n_iter_no_change``
-        epochs, and keep the best weights.
-    validation_fraction : float, default=0.1
-        Fraction of the rows held out when ``early_stopping=True``.
-    tol : float, default=1e-4
-        Least improvement of the validation loss that counts, with
-        ``early_stopping``.
-    n_iter_no_change : int, default=10
-        Epochs without improvement before stopping, with ``early_stopping``.
-{device}    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, the fresh head, shuffling and the
-        validation split: the same value gives bit-identical models on the
-        same machine and device.
-    verbose : int, default=0
-        Print a log line per epoch and show a progress bar.
-    callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks (e.g. ``LRScheduler``, ``Checkpoint``); a fresh
-        copy serves pre-training and each `adapt`.
-"""
-
-_ATTRIBUTES = """
-    Attributes
-    ----------{classes}
-    module_ : nn.Module
-        The network `predict` uses: the adapted one after `adapt`, else the
-        pre-trained one.
-    pretrained_module_ : nn.Module
-        The pre-trained network, the starting point of every `adapt`.
-    history_ : skorch.history.History
-        Losses per epoch of pre-training.
-    adapt_history_ : skorch.history.History
-        Losses per epoch of the last `adapt`.
-    net_ : skorch.NeuralNet
-        The skorch engine of pre-training.
-    adapt_net_ : skorch.NeuralNet
-        The skorch engine of the last `adapt`, a fresh one for each call.
-    n_iter_ : int
-        Epochs of pre-training run so far.
-    adapt_n_iter_ : int
-        Epochs run by the last `adapt` (fewer than ``adapt_max_iter`` with
-        early stopping).
-    n_features_in_ : int
-        Number of features seen during `fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during `fit`, when they are all strings.
-"""
-
-
 class FineTuneClassifier(TransferClassifierMixin, ClassifierMixin, _BaseFineTune):
     __doc__ = (
         """Transfer classifier: pre-train on source data, fine-tune on a target.
@@ -591,7 +502,7 @@ class FineTuneClassifier(TransferClassifierMixin, ClassifierMixin, _BaseFineTune
     trains the rest on the target set. skorch is the training engine inside
     (its callbacks, history and device handling).
 """
-        + _PARAMETERS.format(
+        + PARAMETERS.format(
             module_parameters=MODULE_PARAMETERS,
             device=DEVICE,
             pretrained_note=(
@@ -600,7 +511,7 @@ class FineTuneClassifier(TransferClassifierMixin, ClassifierMixin, _BaseFineTune
             ),
             head_auto="the target's classes are the source's classes",
         )
-        + _ATTRIBUTES.format(
+        + ATTRIBUTES.format(
             classes="""
     classes_ : ndarray of shape (n_classes,)
         The labels `predict` returns: the source's after `fit`, the target's
@@ -698,13 +609,13 @@ class FineTuneRegressor(TransferRegressorMixin, RegressorMixin, _BaseFineTune):
     output layer when the target's number of outputs differs, and trains the
     rest on the target set with the squared error.
 """
-        + _PARAMETERS.format(
+        + PARAMETERS.format(
             module_parameters=MODULE_PARAMETERS,
             device=DEVICE,
             pretrained_note="",
             head_auto="the target has as many outputs as the source",
         )
-        + _ATTRIBUTES.format(classes="")
+        + ATTRIBUTES.format(classes="")
         + """
     See Also
     --------
