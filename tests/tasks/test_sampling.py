@@ -1,0 +1,271 @@
+"""Device-side episode sampling from task pools."""
+
+import numpy as np
+import pytest
+import torch
+
+from sktransfer.tasks._sampling import build_pool, sample_episodes
+
+N_CLASSES = 3
+
+# ---------------------------------------------------------------------------
+# Episode sampling
+# ---------------------------------------------------------------------------
+
+# Rows per (task, class) in the shared label space; task 2 lacks class 1 and
+# (task 3, class 0) has too few rows for k_shot + n_query.
+SHARED_COUNTS = np.array(
+    [
+        [9, 8, 10],
+        [7, 12, 8],
+        [9, 0, 11],
+        [2, 9, 7],
+    ]
+)
+
+
+def make_rows(counts_per_group, seed=0):
+    """Rows with X = (task, class, row id, noise), shuffled."""
+    rng = np.random.default_rng(seed)
+    tasks, classes = [], []
+    for (task, cls), count in counts_per_group.items():
+        tasks += [task] * count
+        classes += [cls] * count
+    tasks, classes = np.array(tasks), np.array(classes)
+    perm = rng.permutation(len(tasks))
+    tasks, classes = tasks[perm], classes[perm]
+    X = np.column_stack(
+        [tasks, classes, np.arange(len(tasks)), rng.normal(size=len(tasks))]
+    ).astype(np.float64)
+    return X, tasks, classes
+
+
+def shared_pool():
+    groups = {
+        (t, c): int(SHARED_COUNTS[t, c])
+        for t in range(SHARED_COUNTS.shape[0])
+        for c in range(SHARED_COUNTS.shape[1])
+    }
+    X, tasks, classes = make_rows(groups)
+    pool = build_pool(
+        X,
+        classes,
+        tasks,
+        classes,
+        SHARED_COUNTS.shape[0],
+        SHARED_COUNTS.shape[1],
+        device="cpu",
+        dtype=torch.float64,
+    )
+    return pool
+
+
+# Episodic label space: task -> its global class ids (3 or 4 classes each).
+EPISODIC_CLASSES = {0: [0, 1, 2, 3], 1: [4, 5, 6], 2: [1, 7, 8, 9], 3: [2, 5, 10]}
+
+
+def episodic_pool():
+    groups = {(t, c): 6 + (t + c) % 3 for t, cs in EPISODIC_CLASSES.items() for c in cs}
+    X, tasks, classes = make_rows(groups, seed=1)
+    # The slot of a row is the rank of its class within its task.
+    slots = np.array(
+        [EPISODIC_CLASSES[t].index(c) for t, c in zip(tasks, classes, strict=True)]
+    )
+    n_slots = max(len(cs) for cs in EPISODIC_CLASSES.values())
+    return build_pool(
+        X,
+        classes,
+        tasks,
+        slots,
+        len(EPISODIC_CLASSES),
+        n_slots,
+        device="cpu",
+        dtype=torch.float64,
+    )
+
+
+def regression_pool():
+    groups = {(t, 0): n for t, n in enumerate([8, 10, 3, 12])}
+    X, tasks, _ = make_rows(groups, seed=2)
+    y = 0.5 * X[:, 2] + X[:, 0]
+    pool = build_pool(
+        X,
+        y,
+        tasks,
+        np.zeros_like(tasks),
+        4,
+        1,
+        device="cpu",
+        dtype=torch.float64,
+    )
+    return pool
+
+
+def draw(pool, seed, n_tasks=16, k_shot=2, n_query=3, n_way=None):
+    generator = torch.Generator(device=pool.X.device).manual_seed(seed)
+    return sample_episodes(
+        pool, n_tasks, k_shot, n_query, n_way=n_way, generator=generator
+    )
+
+
+def test_sample_episodes_shapes_shared():
+    pool = shared_pool()
+    (Xs, ys, ws), (Xq, yq, wq) = draw(pool, 0, n_tasks=16, k_shot=2, n_query=3)
+    assert Xs.shape == (16, N_CLASSES * 2, 4)
+    assert ys.shape == ws.shape == (16, N_CLASSES * 2)
+    assert Xq.shape == (16, N_CLASSES * 3, 4)
+    assert yq.shape == wq.shape == (16, N_CLASSES * 3)
+    assert ys.dtype == yq.dtype == torch.long
+    assert ws.dtype == wq.dtype == torch.float64
+
+
+def test_sample_episodes_shapes_regression():
+    pool = regression_pool()
+    assert pool.y.shape == (pool.X.shape[0], 1)
+    (Xs, ys, ws), (Xq, yq, wq) = draw(pool, 0, n_tasks=5, k_shot=2, n_query=4)
+    assert Xs.shape == (5, 2, 4) and Xq.shape == (5, 4, 4)
+    assert ys.shape == (5, 2, 1) and yq.shape == (5, 4, 1)
+    assert ws.shape == (5, 2) and wq.shape == (5, 4)
+    assert bool((ws == 1).all()) and bool((wq == 1).all())
+    for X, y in ((Xs, ys), (Xq, yq)):
+        # Targets stay aligned with their rows; each episode is one task.
+        torch.testing.assert_close(y[..., 0], 0.5 * X[..., 2] + X[..., 0])
+    tasks = torch.cat([Xs[..., 0], Xq[..., 0]], 1)
+    assert bool((tasks == tasks[:, :1]).all())
+    # Support and query rows are disjoint where the task has enough rows.
+    for b in range(5):
+        if int(tasks[b, 0]) != 2:  # task 2 has 3 rows < 2 + 4
+            ids = torch.cat([Xs[b, :, 2], Xq[b, :, 2]])
+            assert ids.unique().numel() == ids.numel()
+
+
+def test_sample_episodes_rows_come_from_task_and_class():
+    pool = shared_pool()
+    k_shot, n_query = 2, 3
+    (Xs, ys, ws), (Xq, yq, wq) = draw(
+        pool, 7, n_tasks=64, k_shot=k_shot, n_query=n_query
+    )
+    seen_tasks = set()
+    for b in range(Xs.shape[0]):
+        keep_s, keep_q = ws[b] > 0, wq[b] > 0
+        rows = torch.cat([Xs[b][keep_s], Xq[b][keep_q]])
+        labels = torch.cat([ys[b][keep_s], yq[b][keep_q]])
+        task = int(rows[0, 0])
+        seen_tasks.add(task)
+        # Every row comes from the drawn task...
+        assert bool((rows[:, 0] == task).all())
+        # ... and, in the shared label space, its label is its class.
+        assert torch.equal(rows[:, 1].long(), labels)
+        # Row j of the support set belongs to slot j // k_shot.
+        expected = torch.arange(N_CLASSES).repeat_interleave(k_shot)
+        assert torch.equal(ys[b], expected)
+        assert torch.equal(yq[b], torch.arange(N_CLASSES).repeat_interleave(n_query))
+        # Slots the task lacks get weight 0, the others 1.
+        present = torch.as_tensor(SHARED_COUNTS[task] > 0)
+        assert torch.equal(ws[b], present.repeat_interleave(k_shot).double())
+        assert torch.equal(wq[b], present.repeat_interleave(n_query).double())
+        # Support and query are disjoint where the group has enough rows.
+        for c in range(N_CLASSES):
+            if SHARED_COUNTS[task, c] >= k_shot + n_query:
+                ids = torch.cat([Xs[b][ys[b] == c][:, 2], Xq[b][yq[b] == c][:, 2]])
+                assert ids.unique().numel() == k_shot + n_query
+            elif SHARED_COUNTS[task, c] > 0:
+                # Too few rows: cycle through all of them.
+                ids = torch.cat([Xs[b][ys[b] == c][:, 2], Xq[b][yq[b] == c][:, 2]])
+                assert ids.unique().numel() == SHARED_COUNTS[task, c]
+    assert seen_tasks == set(range(SHARED_COUNTS.shape[0]))
+
+
+def test_sample_episodes_missing_slot_zero_weight():
+    pool = shared_pool()
+    (Xs, ys, ws), (Xq, yq, wq) = draw(pool, 11, n_tasks=64)
+    is_task2 = Xs[:, 0, 0] == 2  # slot 0 of task 2 is present
+    assert bool(is_task2.any())
+    missing_s = (ys == 1) & is_task2.unsqueeze(1)
+    missing_q = (yq == 1) & is_task2.unsqueeze(1)
+    assert bool((ws[missing_s] == 0).all()) and bool((wq[missing_q] == 0).all())
+    assert bool((ws[~missing_s] == 1).all()) and bool((wq[~missing_q] == 1).all())
+
+
+def test_sample_episodes_seeded():
+    for pool, n_way in (
+        (shared_pool(), None),
+        (episodic_pool(), 2),
+        (regression_pool(), None),
+    ):
+        first = draw(pool, 3, n_way=n_way)
+        again = draw(pool, 3, n_way=n_way)
+        other = draw(pool, 4, n_way=n_way)
+        for part_a, part_b in zip(first, again, strict=True):
+            for a, b in zip(part_a, part_b, strict=True):
+                assert torch.equal(a, b)
+        assert not torch.equal(first[0][0], other[0][0])
+
+
+def test_sample_episodes_episodic():
+    pool = episodic_pool()
+    n_way, k_shot, n_query = 2, 2, 3
+    (Xs, ys, ws), (Xq, yq, wq) = draw(
+        pool, 5, n_tasks=200, k_shot=k_shot, n_query=n_query, n_way=n_way
+    )
+    assert Xs.shape == (200, n_way * k_shot, 4)
+    assert Xq.shape == (200, n_way * n_query, 4)
+    assert ys.shape == ws.shape == (200, n_way * k_shot)
+    assert yq.shape == wq.shape == (200, n_way * n_query)
+    # Every task has at least n_way classes: no empty slot is ever drawn.
+    assert bool((ws == 1).all()) and bool((wq == 1).all())
+    assert bool(((ys >= 0) & (ys < n_way)).all())
+    assert bool(((yq >= 0) & (yq < n_way)).all())
+    drawn = {t: set() for t in EPISODIC_CLASSES}
+    for b in range(Xs.shape[0]):
+        rows = torch.cat([Xs[b], Xq[b]])
+        labels = torch.cat([ys[b], yq[b]])
+        task = int(rows[0, 0])
+        assert bool((rows[:, 0] == task).all())
+        classes = [int(c) for c in rows[:, 1]]
+        assert set(classes) <= set(EPISODIC_CLASSES[task])
+        # Each label is one class of the task, and distinct labels distinct classes.
+        mapping = {}
+        for label, cls in zip(labels.tolist(), classes, strict=True):
+            assert mapping.setdefault(label, cls) == cls
+        assert sorted(mapping) == list(range(n_way))
+        assert len(set(mapping.values())) == n_way
+        drawn[task].update(mapping.values())
+        # Support and query rows are disjoint (every group has >= 6 rows).
+        ids = rows[:, 2]
+        assert ids.unique().numel() == ids.numel()
+    # Over many episodes every class of every task is drawn.
+    assert drawn == {t: set(cs) for t, cs in EPISODIC_CLASSES.items()}
+
+
+def test_sample_episodes_episodic_fewer_classes_than_ways():
+    # A task with fewer classes than n_way gets weight 0 for the missing ways.
+    pool = episodic_pool()
+    (Xs, ys, ws), _ = draw(pool, 2, n_tasks=100, k_shot=1, n_query=1, n_way=4)
+    for b in range(Xs.shape[0]):
+        task = int(Xs[b][ws[b] > 0][0, 0])
+        assert int(ws[b].sum()) == len(EPISODIC_CLASSES[task])
+        kept = Xs[b][ws[b] > 0]
+        assert bool((kept[:, 0] == task).all())
+        assert kept[:, 1].unique().numel() == len(EPISODIC_CLASSES[task])
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_sample_episodes_stays_on_device(device):
+    X, tasks, classes = make_rows({(0, 0): 5, (0, 1): 6, (1, 0): 7, (1, 1): 4})
+    pool = build_pool(
+        X, classes, tasks, classes, 2, 2, device=device, dtype=torch.float32
+    )
+    assert pool.X.device.type == device
+    generator = torch.Generator(device=pool.X.device).manual_seed(0)
+    for n_way in (None, 2):
+        support, query = sample_episodes(
+            pool, 3, 2, 2, n_way=n_way, generator=generator
+        )
+        for part in (*support, *query):
+            assert isinstance(part, torch.Tensor)
+            assert part.device == pool.X.device
+        assert support[2].dtype == torch.float32
