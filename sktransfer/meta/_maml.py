@@ -354,6 +354,7 @@ class _BaseMAML(BaseTransferEstimator):
             n_slots,
             device=device,
             dtype=torch.float32,
+            shuffle=np.random.RandomState(self._random_seed),
         )
 
     def _n_adapt_steps(self):

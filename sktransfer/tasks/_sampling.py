@@ -10,6 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+# Groups up to this size are sampled exactly; larger ones by a random window.
+EXACT_GROUP_SIZE = 4096
+
 
 @dataclass
 class TaskPool:
@@ -32,11 +35,22 @@ class TaskPool:
         return self.counts.shape[0]
 
 
-def build_pool(X, y, task_codes, slot_codes, n_tasks, n_slots, *, device, dtype):
-    """Group rows by (task, slot) with one stable sort and move them to ``device``."""
+def build_pool(
+    X, y, task_codes, slot_codes, n_tasks, n_slots, *, device, dtype, shuffle=None
+):
+    """Group rows by (task, slot) with one sort and move them to ``device``.
+
+    ``shuffle`` (a ``numpy.random.RandomState``) puts the rows of each group in
+    a random order when a group has more than ``EXACT_GROUP_SIZE`` rows: the
+    window that `sample_episodes` takes from such a group is then a random
+    sample. Otherwise, or with ``None``, rows keep their data order.
+    """
     key = task_codes.astype(np.int64) * n_slots + slot_codes
-    order = np.argsort(key, kind="stable")
     counts = np.bincount(key, minlength=n_tasks * n_slots).reshape(n_tasks, n_slots)
+    if shuffle is not None and counts.max() > EXACT_GROUP_SIZE:
+        order = np.lexsort((shuffle.random_sample(len(key)), key))
+    else:
+        order = np.argsort(key, kind="stable")
     offsets = (np.cumsum(counts.ravel()) - counts.ravel()).reshape(n_tasks, n_slots)
     used = counts > 0
     y_sorted = y[order]
@@ -55,7 +69,16 @@ def build_pool(X, y, task_codes, slot_codes, n_tasks, n_slots, *, device, dtype)
     )
 
 
-def sample_episodes(pool, n_tasks, k_shot, n_query, *, n_way=None, generator):
+def sample_episodes(
+    pool,
+    n_tasks,
+    k_shot,
+    n_query,
+    *,
+    n_way=None,
+    generator,
+    exact_size=EXACT_GROUP_SIZE,
+):
     """Draw ``n_tasks`` episodes (tasks with replacement) from ``pool``.
 
     Each episode takes ``k_shot`` support and ``n_query`` query rows from every
@@ -63,6 +86,11 @@ def sample_episodes(pool, n_tasks, k_shot, n_query, *, n_way=None, generator):
     label space; the task itself for regression), without replacement where
     the slot has enough rows and cycling through its rows otherwise. Slots a
     task lacks get weight 0.
+
+    A group of up to ``exact_size`` rows is drawn exactly (the smallest of one
+    random key per row). A larger group takes a window of consecutive rows at
+    a random start, wrapping around: distinct rows at a cost independent of
+    the group's size, random when `build_pool` shuffled the rows of each group.
 
     Returns
     -------
@@ -86,18 +114,22 @@ def sample_episodes(pool, n_tasks, k_shot, n_query, *, n_way=None, generator):
     offsets = pool.offsets[tasks, slots]
     counts = pool.counts[tasks, slots]
 
-    # A random order of each group's rows: the ``n_total`` smallest random keys.
-    width = min(n_total, pool.max_count)
-    keys = torch.rand(*slots.shape, pool.max_count, generator=generator, device=device)
-    padding = torch.arange(pool.max_count, device=device) >= counts.unsqueeze(-1)
+    # Small groups: a random order of their rows, the smallest random keys.
+    n_keys = min(pool.max_count, max(exact_size, n_total))
+    width = min(n_total, n_keys)
+    keys = torch.rand(*slots.shape, n_keys, generator=generator, device=device)
+    padding = torch.arange(n_keys, device=device) >= counts.unsqueeze(-1)
     order = keys.masked_fill(padding, 2.0).topk(width, dim=-1, largest=False).indices
-    position = torch.arange(n_total, device=device) % counts.clamp(1, width).unsqueeze(
-        -1
-    )
+    steps = torch.arange(n_total, device=device)
+    position = order.gather(-1, steps % counts.clamp(1, width).unsqueeze(-1))
+    if pool.max_count > n_keys:
+        # Large groups: consecutive rows from a random start.
+        start = torch.rand(*slots.shape, generator=generator, device=device)
+        start = (start * counts).long().unsqueeze(-1)
+        window = (start + steps) % counts.clamp_min(1).unsqueeze(-1)
+        position = torch.where((counts > n_keys).unsqueeze(-1), window, position)
     present = counts > 0
-    rows = torch.where(
-        present.unsqueeze(-1), offsets.unsqueeze(-1) + order.gather(-1, position), 0
-    )
+    rows = torch.where(present.unsqueeze(-1), offsets.unsqueeze(-1) + position, 0)
     weight = present.unsqueeze(-1).expand_as(rows).to(pool.X.dtype)
     labels = torch.arange(slots.shape[1], device=device).expand_as(slots)
     labels = labels.unsqueeze(-1).expand_as(rows)

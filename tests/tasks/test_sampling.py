@@ -269,3 +269,42 @@ def test_sample_episodes_stays_on_device(device):
             assert isinstance(part, torch.Tensor)
             assert part.device == pool.X.device
         assert support[2].dtype == torch.float32
+
+
+def test_large_groups_are_sampled_by_a_window_of_distinct_rows():
+    # One regression task of 50 rows, sampled as a "large" group (exact_size=8):
+    # consecutive rows from a random start, wrapping around.
+    n = 50
+    X = np.arange(n, dtype=float)[:, None]
+    pool = build_pool(
+        X,
+        np.arange(n, dtype=float),
+        np.zeros(n, dtype=int),
+        np.zeros(n, dtype=int),
+        1,
+        1,
+        device="cpu",
+        dtype=torch.float64,
+        shuffle=np.random.RandomState(0),
+    )
+    generator = torch.Generator().manual_seed(0)
+    seen = set()
+    for _ in range(20):
+        (Xs, ys, _), (Xq, yq, _) = sample_episodes(
+            pool, 8, 3, 4, generator=generator, exact_size=8
+        )
+        ids = torch.cat([Xs[..., 0], Xq[..., 0]], dim=1)
+        for row in ids:
+            assert len(set(row.tolist())) == 7  # distinct: support and query apart
+        assert torch.equal(ys[..., 0], Xs[..., 0])  # targets stay with their rows
+        seen.update(ids.flatten().tolist())
+    assert seen == set(range(n))  # every row is reached
+
+
+def test_shuffle_applies_only_when_a_group_is_large():
+    X = np.arange(10, dtype=float)[:, None]
+    args = (X, np.zeros(10), np.zeros(10, dtype=int), np.zeros(10, dtype=int), 1, 1)
+    pool = build_pool(
+        *args, device="cpu", dtype=torch.float64, shuffle=np.random.RandomState(0)
+    )
+    assert torch.equal(pool.X[:, 0], torch.arange(10, dtype=torch.float64))
