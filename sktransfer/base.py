@@ -123,7 +123,8 @@ class BaseTransferEstimator(BaseEstimator):
                     "module_params only applies when module is a class; module is "
                     "an instance."
                 )
-            module = copy.deepcopy(module)
+            # Built on the CPU like a class would be; fit moves it to `device`.
+            module = copy.deepcopy(module).cpu()
         elif inspect.isclass(module) and issubclass(module, nn.Module):
             module = module(n_features=n_features, n_outputs=n_outputs, **params)
         else:
