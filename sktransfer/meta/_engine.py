@@ -121,11 +121,14 @@ class MetaTrainer(NeuralNet):
             del self.pool_, self.forward_
         return self
 
-    def validate_episodes(self, episodes):
-        """Adapt to held-out episodes; record their query loss and score."""
-        support, query = episodes
+    def adapt_episodes(self, X, y, weight, n_steps):
+        """Adapt the current weights to many support sets, without meta-gradient.
+
+        As `adapt` does it: in train mode, from detached weights and step
+        sizes. Returns the batched adapted parameters, detached; the module's
+        mode is restored.
+        """
         meta = self.module_
-        self._set_training(True)  # adapt as `adapt` does, predict in eval mode
         params = {
             name: value.detach().requires_grad_()
             for name, value in meta.net.named_parameters()
@@ -134,22 +137,33 @@ class MetaTrainer(NeuralNet):
             name: lr.detach() if torch.is_tensor(lr) else lr
             for name, lr in meta.step_sizes().items()
         }
-        with torch.enable_grad():
-            adapted = adapt(
-                self.forward_,
-                self.criterion_,
-                expand_params(params, support[0].shape[0]),
-                *support,
-                inner_lrs=lrs,
-                n_steps=self.episode["n_adapt_steps"],
-                adapt_names=meta.adapt_names,
-                create_graph=False,
-            )
+        was_training = meta.training
+        meta.train()
+        try:
+            with torch.enable_grad():
+                adapted = adapt(
+                    batched_forward(meta.net),
+                    self.criterion_,
+                    expand_params(params, X.shape[0]),
+                    X,
+                    y,
+                    weight,
+                    inner_lrs=lrs,
+                    n_steps=n_steps,
+                    adapt_names=meta.adapt_names,
+                    create_graph=False,
+                )
+        finally:
+            meta.train(was_training)
+        return {name: value.detach() for name, value in adapted.items()}
+
+    def validate_episodes(self, episodes):
+        """Adapt to held-out episodes; record their query loss and score."""
+        support, query = episodes
+        adapted = self.adapt_episodes(*support, self.episode["n_adapt_steps"])
         self._set_training(False)
         with torch.no_grad():
-            output = self.forward_(
-                {k: v.detach() for k, v in adapted.items()}, query[0]
-            )
+            output = self.forward_(adapted, query[0])
             loss = task_losses(self.criterion_, output, *query[1:]).mean()
             score = task_scores(output, *query[1:]).mean()
         self.history.record("valid_loss", float(loss))

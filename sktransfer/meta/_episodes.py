@@ -7,7 +7,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from sktransfer.base import torch_seed, uses_global_rng
-from sktransfer.meta._inner_loop import adapt, batched_forward, expand_params
+from sktransfer.meta._inner_loop import batched_forward
 
 
 class EpisodeBatchMixin:
@@ -26,40 +26,13 @@ class EpisodeBatchMixin:
         device, ``y`` the encoded targets and ``weight`` 0 for padding rows.
         Returns the batched adapted parameters, detached.
         """
-        meta = self.net_.module_
-        params = {
-            name: value.detach().requires_grad_()
-            for name, value in meta.net.named_parameters()
-        }
-        lrs = {
-            name: lr.detach() if torch.is_tensor(lr) else lr
-            for name, lr in meta.step_sizes().items()
-        }
-        steps = self._n_adapt_steps()
-        was_training = meta.training
-        meta.train()
-        try:
-            seeded = (
-                torch_seed(self._random_seed, X.device)
-                if uses_global_rng(meta.net)
-                else nullcontext()
-            )
-            with torch.enable_grad(), seeded:
-                adapted = adapt(
-                    batched_forward(meta.net),
-                    self.net_.criterion_,
-                    expand_params(params, X.shape[0]),
-                    X,
-                    y,
-                    weight,
-                    inner_lrs=lrs,
-                    n_steps=steps,
-                    adapt_names=meta.adapt_names,
-                    create_graph=False,
-                )
-        finally:
-            meta.train(was_training)
-        return {name: value.detach() for name, value in adapted.items()}
+        seeded = (
+            torch_seed(self._random_seed, X.device)
+            if uses_global_rng(self.module_)
+            else nullcontext()
+        )
+        with seeded:
+            return self.net_.adapt_episodes(X, y, weight, self._n_adapt_steps())
 
     def _batched_outputs(self, params, X):
         """Float64 outputs ``(n_tasks, n_rows, n_outputs)`` of batched parameters."""
