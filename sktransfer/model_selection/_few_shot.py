@@ -97,6 +97,31 @@ def predict_episodes(estimator, supports, queries, task_names):
     ]
 
 
+def adapted_episodes(estimator, tasks, *, k_shot, n_query, n_episodes, random_state):
+    """Draw seeded episodes of every task, adapt to each, predict its query rows.
+
+    Returns the ``(support, query)`` row indices of every episode, episode by
+    episode and task by task within each, and the query predictions.
+    """
+    episodes = draw_episodes(
+        tasks,
+        k_shot=k_shot,
+        n_query=n_query,
+        n_episodes=n_episodes,
+        per_class=is_classifier(estimator),
+        random_state=random_state,
+    )
+    flat = [pair for episode in episodes for pair in episode]
+    X, y = tasks.X, tasks.y
+    predictions = predict_episodes(
+        estimator,
+        [(X[s], y[s]) for s, _ in flat],
+        [X[q] for _, q in flat],
+        [tasks.task_name(c) for c in range(tasks.n_tasks)] * n_episodes,
+    )
+    return flat, predictions
+
+
 def few_shot_score(
     estimator,
     tasks,
@@ -158,23 +183,15 @@ def few_shot_score(
     tasks = _as_taskset(tasks)
     weight = None if sample_weight is None else np.asarray(sample_weight, float)
     classifier = is_classifier(estimator)
-    episodes = draw_episodes(
+    flat, predictions = adapted_episodes(
+        estimator,
         tasks,
         k_shot=k_shot,
         n_query=n_query,
         n_episodes=n_episodes,
-        per_class=classifier,
         random_state=random_state,
     )
-    flat = [pair for episode in episodes for pair in episode]
-    names = [tasks.task_name(c) for c in range(tasks.n_tasks)] * n_episodes
-    X, y = tasks.X, tasks.y
-    predictions = predict_episodes(
-        estimator,
-        [(X[s], y[s]) for s, _ in flat],
-        [X[q] for _, q in flat],
-        names,
-    )
+    y = tasks.y
     if metric is None:
 
         def metric_of(y_true, y_pred, w):

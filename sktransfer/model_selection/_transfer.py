@@ -12,8 +12,7 @@ from sktransfer.exceptions import NegativeTransferWarning
 from sktransfer.model_selection._few_shot import (
     _as_taskset,
     _score,
-    draw_episodes,
-    predict_episodes,
+    adapted_episodes,
 )
 
 
@@ -141,20 +140,15 @@ def transfer_report(
     tasks = _as_taskset(tasks)
     classifier = is_classifier(estimator)
     baseline = default_baseline(estimator) if baseline is None else baseline
-    episodes = draw_episodes(
+    flat, adapted = adapted_episodes(
+        estimator,
         tasks,
         k_shot=k_shot,
         n_query=n_query,
         n_episodes=n_episodes,
-        per_class=classifier,
         random_state=random_state,
     )
-    flat = [pair for episode in episodes for pair in episode]
     X, y = tasks.X, tasks.y
-    names = [tasks.task_name(c) for c in range(tasks.n_tasks)] * n_episodes
-    adapted = predict_episodes(
-        estimator, [(X[s], y[s]) for s, _ in flat], [X[q] for _, q in flat], names
-    )
     adapted_scores, baseline_scores = [], []
     for (s, q), pred in zip(flat, adapted, strict=True):
         adapted_scores.append(_score(y[q], pred, None, classifier))
