@@ -78,19 +78,33 @@ def sample_episodes(
     n_way=None,
     generator,
     exact_size=EXACT_GROUP_SIZE,
+    tasks=None,
+    support_size=None,
 ):
     """Draw ``n_tasks`` episodes (tasks with replacement) from ``pool``.
 
     Each episode takes ``k_shot`` support and ``n_query`` query rows from every
     slot (every class, or the ``n_way`` classes drawn for it in the episodic
-    label space; the task itself for regression), without replacement where
-    the slot has enough rows and cycling through its rows otherwise. Slots a
-    task lacks get weight 0.
+    label space; the task itself for regression), without replacement. Slots
+    a task lacks get weight 0. A group with fewer than ``k_shot + n_query``
+    rows gives what it has: ``min(k_shot, rows - 1)`` support rows (none from
+    a group of one row), the rest to the query set up to ``n_query``, and
+    weight 0 to the padding.
 
     A group of up to ``exact_size`` rows is drawn exactly (the smallest of one
     random key per row). A larger group takes a window of consecutive rows at
     a random start, wrapping around: distinct rows at a cost independent of
     the group's size, random when `build_pool` shuffled the rows of each group.
+
+    Parameters
+    ----------
+    tasks : LongTensor of shape (n_tasks,), default=None
+        The task of every episode; ``None`` draws them uniformly.
+    support_size : LongTensor of shape (n_tasks,), default=None
+        Support rows per slot of every episode, at most ``k_shot``: the support
+        tensor keeps ``k_shot`` columns per slot and the ones beyond get weight
+        0 (the query rows follow the episode's own support rows). ``None``
+        means ``k_shot`` for every episode.
 
     Returns
     -------
@@ -101,9 +115,9 @@ def sample_episodes(
     """
     device = pool.X.device
     n_total = k_shot + n_query
-    tasks = torch.randint(
-        pool.n_tasks, (n_tasks,), generator=generator, device=device
-    ).unsqueeze(1)
+    if tasks is None:
+        tasks = torch.randint(pool.n_tasks, (n_tasks,), generator=generator, device=device)
+    tasks = tasks.unsqueeze(1)
     n_slots = pool.counts.shape[1]
     if n_way is None:
         slots = torch.arange(n_slots, device=device).expand(n_tasks, n_slots)
@@ -114,23 +128,40 @@ def sample_episodes(
     offsets = pool.offsets[tasks, slots]
     counts = pool.counts[tasks, slots]
 
+    # Rank r of a group's draw is the r-th row of a random order of the group.
+    # Support rows take ranks 0 .. s - 1, query rows the next ones, where s is
+    # the episode's support size, capped to leave a group one query row.
+    k = torch.full_like(counts, k_shot) if support_size is None else support_size
+    k = k.view(-1, 1).expand_as(counts) if k.ndim == 1 else k
+    n_support = torch.minimum(k, (counts - 1).clamp_min(0))
+    steps = torch.arange(n_total, device=device)
+    support_part = steps < k_shot
+    rank = torch.where(
+        support_part, steps, n_support.unsqueeze(-1) + steps - k_shot
+    )
+    valid = torch.where(
+        support_part,
+        steps < n_support.unsqueeze(-1),
+        rank < counts.unsqueeze(-1),
+    )
+    rank = torch.where(valid, rank, 0)
+
     # Small groups: a random order of their rows, the smallest random keys.
     n_keys = min(pool.max_count, max(exact_size, n_total))
     width = min(n_total, n_keys)
     keys = torch.rand(*slots.shape, n_keys, generator=generator, device=device)
     padding = torch.arange(n_keys, device=device) >= counts.unsqueeze(-1)
     order = keys.masked_fill(padding, 2.0).topk(width, dim=-1, largest=False).indices
-    steps = torch.arange(n_total, device=device)
-    position = order.gather(-1, steps % counts.clamp(1, width).unsqueeze(-1))
+    position = order.gather(-1, rank.clamp_max(width - 1))
     if pool.max_count > n_keys:
         # Large groups: consecutive rows from a random start.
         start = torch.rand(*slots.shape, generator=generator, device=device)
         start = (start * counts).long().unsqueeze(-1)
-        window = (start + steps) % counts.clamp_min(1).unsqueeze(-1)
+        window = (start + rank) % counts.clamp_min(1).unsqueeze(-1)
         position = torch.where((counts > n_keys).unsqueeze(-1), window, position)
-    present = counts > 0
-    rows = torch.where(present.unsqueeze(-1), offsets.unsqueeze(-1) + position, 0)
-    weight = present.unsqueeze(-1).expand_as(rows).to(pool.X.dtype)
+    present = (counts > 0).unsqueeze(-1) & valid
+    rows = torch.where(present, offsets.unsqueeze(-1) + position, 0)
+    weight = present.to(pool.X.dtype)
     labels = torch.arange(slots.shape[1], device=device).expand_as(slots)
     labels = labels.unsqueeze(-1).expand_as(rows)
 

@@ -160,31 +160,67 @@ def test_sample_episodes_rows_come_from_task_and_class():
         expected = torch.arange(N_CLASSES).repeat_interleave(k_shot)
         assert torch.equal(ys[b], expected)
         assert torch.equal(yq[b], torch.arange(N_CLASSES).repeat_interleave(n_query))
-        # Slots the task lacks get weight 0, the others 1.
-        present = torch.as_tensor(SHARED_COUNTS[task] > 0)
-        assert torch.equal(ws[b], present.repeat_interleave(k_shot).double())
-        assert torch.equal(wq[b], present.repeat_interleave(n_query).double())
-        # Support and query are disjoint where the group has enough rows.
+        # Slots the task lacks get weight 0; a short group gives what it has:
+        # min(k_shot, rows - 1) support rows, then query rows up to n_query.
         for c in range(N_CLASSES):
-            if SHARED_COUNTS[task, c] >= k_shot + n_query:
-                ids = torch.cat([Xs[b][ys[b] == c][:, 2], Xq[b][yq[b] == c][:, 2]])
-                assert ids.unique().numel() == k_shot + n_query
-            elif SHARED_COUNTS[task, c] > 0:
-                # Too few rows: cycle through all of them.
-                ids = torch.cat([Xs[b][ys[b] == c][:, 2], Xq[b][yq[b] == c][:, 2]])
-                assert ids.unique().numel() == SHARED_COUNTS[task, c]
+            count = int(SHARED_COUNTS[task, c])
+            n_s = min(k_shot, max(count - 1, 0))
+            n_q = min(n_query, count - n_s)
+            assert ws[b][ys[b] == c].tolist() == [1.0] * n_s + [0.0] * (k_shot - n_s)
+            assert wq[b][yq[b] == c].tolist() == [1.0] * n_q + [0.0] * (n_query - n_q)
+            # Distinct rows of the group: support and query never share one.
+            ids = torch.cat(
+                [Xs[b][(ys[b] == c) & keep_s][:, 2], Xq[b][(yq[b] == c) & keep_q][:, 2]]
+            )
+            assert ids.unique().numel() == n_s + n_q
     assert seen_tasks == set(range(SHARED_COUNTS.shape[0]))
 
 
 def test_sample_episodes_missing_slot_zero_weight():
     pool = shared_pool()
     (Xs, ys, ws), (Xq, yq, wq) = draw(pool, 11, n_tasks=64)
-    is_task2 = Xs[:, 0, 0] == 2  # slot 0 of task 2 is present
+    is_task2 = Xs[:, 0, 0] == 2  # slot 1 of task 2 is missing
     assert bool(is_task2.any())
     missing_s = (ys == 1) & is_task2.unsqueeze(1)
     missing_q = (yq == 1) & is_task2.unsqueeze(1)
     assert bool((ws[missing_s] == 0).all()) and bool((wq[missing_q] == 0).all())
-    assert bool((ws[~missing_s] == 1).all()) and bool((wq[~missing_q] == 1).all())
+
+
+def test_short_groups_pad_instead_of_repeating_rows():
+    # Regression task 2 has 3 rows for k_shot=2 + n_query=4: 2 support rows,
+    # the last row as the only query row, weight 0 for the padding.
+    pool = regression_pool()
+    tasks = torch.full((6,), 2)
+    generator = torch.Generator().manual_seed(0)
+    (Xs, _, ws), (Xq, _, wq) = sample_episodes(
+        pool, 6, 2, 4, generator=generator, tasks=tasks
+    )
+    assert bool((ws == 1).all())
+    assert wq.tolist() == [[1.0, 0.0, 0.0, 0.0]] * 6
+    for b in range(6):
+        ids = torch.cat([Xs[b, :, 2], Xq[b, :1, 2]])
+        assert ids.unique().numel() == 3
+
+
+def test_support_size_per_episode():
+    # Episodes with 1, 2 or 3 support rows per class out of k_shot=3: the
+    # support columns beyond get weight 0 and the query rows are fresh rows.
+    pool = shared_pool()
+    tasks = torch.tensor([0, 1, 0, 1])
+    support_size = torch.tensor([1, 2, 3, 3])
+    generator = torch.Generator().manual_seed(5)
+    (Xs, ys, ws), (Xq, yq, wq) = sample_episodes(
+        pool, 4, 3, 4, generator=generator, tasks=tasks, support_size=support_size
+    )
+    assert torch.equal(Xs[:, 0, 0].long(), tasks)  # the tasks asked for
+    for b, size in enumerate(support_size.tolist()):
+        for c in range(N_CLASSES):
+            assert ws[b][ys[b] == c].tolist() == [1.0] * size + [0.0] * (3 - size)
+            assert bool((wq[b][yq[b] == c] == 1).all())
+            ids = torch.cat(
+                [Xs[b][(ys[b] == c) & (ws[b] > 0)][:, 2], Xq[b][yq[b] == c][:, 2]]
+            )
+            assert ids.unique().numel() == size + 4
 
 
 def test_sample_episodes_seeded():
