@@ -1,6 +1,12 @@
 """sktransfer: scikit-learn compatible meta-learning and transfer learning."""
 
 from sktransfer import datasets, nn
+from sktransfer.baselines import (
+    PooledClassifier,
+    PooledRegressor,
+    SupportSetClassifier,
+    SupportSetRegressor,
+)
 from sktransfer.exceptions import NegativeTransferWarning
 from sktransfer.finetune import FineTuneClassifier, FineTuneRegressor
 from sktransfer.meta import MAMLClassifier, MAMLRegressor
@@ -14,6 +20,10 @@ __all__ = [
     "FineTuneRegressor",
     "MAMLClassifier",
     "MAMLRegressor",
+    "PooledClassifier",
+    "PooledRegressor",
+    "SupportSetClassifier",
+    "SupportSetRegressor",
     "TaskSet",
     "NegativeTransferWarning",
     "few_shot_score",

@@ -22,6 +22,10 @@ INIT_PARAMS = {
     "MAMLRegressor": dict(
         hidden_layer_sizes=(16,), max_iter=60, meta_lr=0.01, random_state=0
     ),
+    "PooledClassifier": dict(cv=3),
+    "PooledRegressor": dict(cv=3),
+    "SupportSetClassifier": dict(),
+    "SupportSetRegressor": dict(),
 }
 
 # Checks expected to fail, with the reason. Keep it empty.
@@ -58,5 +62,9 @@ def test_every_public_estimator_is_checked():
         "FineTuneRegressor",
         "MAMLClassifier",
         "MAMLRegressor",
+        "PooledClassifier",
+        "PooledRegressor",
+        "SupportSetClassifier",
+        "SupportSetRegressor",
     } <= names
     assert names <= set(INIT_PARAMS)

@@ -3,14 +3,14 @@
 from sktransfer.model_selection._few_shot import FewShotResult, few_shot_score
 from sktransfer.model_selection._transfer import (
     TransferReport,
-    default_baseline,
+    default_baselines,
     transfer_report,
 )
 
 __all__ = [
     "FewShotResult",
     "TransferReport",
-    "default_baseline",
+    "default_baselines",
     "few_shot_score",
     "transfer_report",
 ]

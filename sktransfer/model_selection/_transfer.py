@@ -1,24 +1,34 @@
-"""Transfer measured against a from-scratch baseline on identical splits."""
+"""Transfer measured against baselines on identical support/query splits."""
 
-import copy
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 from sklearn.base import clone, is_classifier
-from torch import nn
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import get_scorer
+from sklearn.neighbors import NearestCentroid
+from sklearn.utils.validation import check_is_fitted
 
+from sktransfer.baselines import (
+    PooledClassifier,
+    PooledRegressor,
+    SupportSetClassifier,
+    SupportSetRegressor,
+)
 from sktransfer.exceptions import NegativeTransferWarning
 from sktransfer.model_selection._few_shot import (
     _as_taskset,
     _score,
     adapted_episodes,
+    predict_episodes,
 )
 
 
 @dataclass
 class TransferReport:
-    """Per-task scores of an adapted estimator beside a from-scratch baseline.
+    """Per-task scores of an adapted estimator beside baselines on the same splits.
 
     Attributes
     ----------
@@ -26,120 +36,320 @@ class TransferReport:
         The tasks.
     adapted : ndarray of shape (n_tasks,)
         Score of the adapted estimator per task (mean over episodes).
-    baseline : ndarray of shape (n_tasks,)
-        Score of the baseline trained on the same support rows only.
-    gain : ndarray of shape (n_tasks,)
-        ``adapted - baseline``.
-    mean_gain : float
-        Mean of ``gain``; negative means negative transfer.
+    baselines : dict of str to ndarray of shape (n_tasks,)
+        Score of each baseline per task, on the same support/query splits.
+    gain : dict of str to ndarray of shape (n_tasks,)
+        ``adapted - baselines[name]`` per task: positive where the adapted
+        estimator is better.
+    mean_gain : dict of str to float
+        Mean of each ``gain`` over tasks; negative means negative transfer
+        with respect to that baseline.
+    ci95 : dict of str to tuple of float
+        Paired 95% confidence interval (Student's t over tasks) of each mean
+        gain; NaN with a single task.
+    metric : str
+        What the scores are (greater is better).
     """
 
     task_labels: np.ndarray
     adapted: np.ndarray
-    baseline: np.ndarray
-    gain: np.ndarray
-    mean_gain: float
+    baselines: dict
+    gain: dict
+    mean_gain: dict
+    ci95: dict
+    metric: str = "score"
+
+    def to_frame(self):
+        """Per-task scores as a DataFrame (needs pandas).
+
+        Returns
+        -------
+        frame : pandas.DataFrame
+            One row per task (indexed by task label), one column for the
+            adapted estimator (``"adapted"``) and one per baseline.
+        """
+        import pandas as pd
+
+        return pd.DataFrame(
+            {"adapted": self.adapted, **self.baselines},
+            index=pd.Index(self.task_labels, name="task"),
+        )
+
+    def __str__(self):
+        n_tasks = len(self.task_labels)
+        width = max([len("adapted estimator"), *map(len, self.baselines)]) + 2
+        lines = [
+            f"Transfer report: {self.metric} over {n_tasks} task"
+            f"{'s' if n_tasks != 1 else ''} (greater is better)",
+            f"{'':{width}}{'score':>9}{'gain':>10}   {'95% CI of the gain':<22}"
+            "adapted better on",
+            f"{'adapted estimator':{width}}{self.adapted.mean():>9.3f}",
+        ]
+        for name, scores in self.baselines.items():
+            low, high = self.ci95[name]
+            wins = int((self.gain[name] > 0).sum())
+            lines.append(
+                f"{name:{width}}{scores.mean():>9.3f}{self.mean_gain[name]:>+10.3f}"
+                f"   {f'{low:+.3f} to {high:+.3f}':<22}{wins} of {n_tasks}"
+            )
+        return "\n".join(lines)
 
 
-def _reinitialised(module):
-    module = copy.deepcopy(module)
-    for layer in module.modules():
-        if hasattr(layer, "reset_parameters"):
-            layer.reset_parameters()
-    return module
+def default_baselines(estimator, train_tasks=None):
+    """The baselines `transfer_report` uses by default, unfitted.
 
+    - ``"support set only"``: `~sktransfer.SupportSetClassifier` or
+      `~sktransfer.SupportSetRegressor` at its defaults (a scaled logistic
+      or ridge regression fitted on the support rows alone), always.
+    - ``"pooled"`` and ``"pooled + shrunk offset"``:
+      `~sktransfer.PooledClassifier` or `~sktransfer.PooledRegressor` with
+      ``offset=None`` and ``offset="shrunk"``, when ``train_tasks`` are given
+      and the label space is shared (the estimator has no ``n_way``, or
+      ``n_way=None``). `transfer_report` fits them on ``train_tasks``.
+    - ``"nearest centroid"``: ``SupportSetClassifier(NearestCentroid())``,
+      for an episodic estimator (``n_way`` set).
 
-def default_baseline(estimator):
-    """The estimator's network, trained from scratch on the support rows only.
+    Parameters
+    ----------
+    estimator : estimator with ``adapt``
+        The estimator the baselines are for: a classifier gets classifiers,
+        a regressor regressors.
+    train_tasks : object, default=None
+        The tasks the estimator was trained on, in any form `transfer_report`
+        accepts; only whether they are given matters here.
 
-    A `FineTuneClassifier` or `FineTuneRegressor` with the same ``module``,
-    ``module_params`` and ``hidden_layer_sizes`` (a module instance is
-    re-initialised), trained full-batch with Adam (``lr=0.01``, 200 epochs).
+    Returns
+    -------
+    baselines : dict of str to estimator
+        Name to unfitted baseline, in the order `transfer_report` shows them.
+
+    Examples
+    --------
+    >>> from sktransfer import MAMLClassifier, MAMLRegressor
+    >>> from sktransfer.datasets import make_sinusoid_tasks
+    >>> from sktransfer.model_selection import default_baselines
+    >>> list(default_baselines(MAMLRegressor()))
+    ['support set only']
+    >>> train = make_sinusoid_tasks(n_tasks=10, random_state=0)
+    >>> list(default_baselines(MAMLRegressor(), train_tasks=train))
+    ['support set only', 'pooled', 'pooled + shrunk offset']
+    >>> list(default_baselines(MAMLClassifier(n_way=5)))
+    ['support set only', 'nearest centroid']
     """
-    from sktransfer.finetune import FineTuneClassifier, FineTuneRegressor
-
-    cls = FineTuneClassifier if is_classifier(estimator) else FineTuneRegressor
-    module = estimator.module
-    if isinstance(module, nn.Module):
-        module = _reinitialised(module)
-    return cls(
-        module=module,
-        module_params=estimator.module_params,
-        hidden_layer_sizes=estimator.hidden_layer_sizes,
-        lr=0.01,
-        max_iter=200,
-        device=estimator.device,
-        random_state=0,
+    classifier = is_classifier(estimator)
+    episodic = getattr(estimator, "n_way", None) is not None
+    support, pooled = (
+        (SupportSetClassifier, PooledClassifier)
+        if classifier
+        else (SupportSetRegressor, PooledRegressor)
     )
+    baselines = {"support set only": support()}
+    if train_tasks is not None and not episodic:
+        baselines["pooled"] = pooled(offset=None)
+        baselines["pooled + shrunk offset"] = pooled(offset="shrunk")
+    if episodic:
+        baselines["nearest centroid"] = SupportSetClassifier(NearestCentroid())
+    return baselines
+
+
+def _is_fitted(estimator):
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return False
+    return True
+
+
+def _prepared_baseline(name, baseline, classifier, train_tasks):
+    """A baseline ready to adapt: wrapped, used as is, or fitted on train_tasks."""
+    kind = "classifier" if classifier else "regressor"
+    if is_classifier(baseline) != classifier:
+        raise ValueError(
+            f"Baseline {name!r} ({type(baseline).__name__}) must be a {kind}, as "
+            "the adapted estimator is."
+        )
+    if not hasattr(baseline, "adapt"):
+        wrapper = SupportSetClassifier if classifier else SupportSetRegressor
+        return wrapper(baseline)
+    if isinstance(baseline, (SupportSetClassifier, SupportSetRegressor)):
+        return baseline  # adapts without being fitted
+    if _is_fitted(baseline):
+        return baseline
+    if train_tasks is None:
+        raise ValueError(
+            f"Baseline {name!r} ({type(baseline).__name__}) is not fitted and "
+            "learns from training tasks: pass train_tasks= (the tasks the "
+            "adapted estimator was trained on), or fit it first."
+        )
+    return clone(baseline).fit(_as_taskset(train_tasks))
+
+
+def _prediction_scorer(name):
+    """``metric(y_true, y_pred)`` of a scikit-learn scorer name, greater is better.
+
+    The one place that reads a scorer's private fields (score function, sign,
+    keyword arguments and the method it calls).
+    """
+    scorer = get_scorer(name)
+    response = getattr(scorer, "_response_method", None)
+    if response != "predict":
+        raise ValueError(
+            f"metric={name!r} scores the output of {response}, but transfer_report "
+            "compares predictions: use a scorer of predict (e.g. 'accuracy', "
+            "'neg_root_mean_squared_error') or a callable metric(y_true, y_pred)."
+        )
+    func, sign, kwargs = scorer._score_func, scorer._sign, scorer._kwargs
+
+    def metric(y_true, y_pred):
+        return sign * func(y_true, y_pred, **kwargs)
+
+    return metric
+
+
+def _resolve_metric(metric, classifier):
+    """The per-episode metric (greater is better) and how the report names it."""
+    if metric is None:
+
+        def score(y_true, y_pred):
+            return _score(y_true, y_pred, None, classifier)
+
+        return score, "accuracy" if classifier else "R²"
+    if isinstance(metric, str):
+        return _prediction_scorer(metric), metric
+    if callable(metric):
+        return metric, getattr(metric, "__name__", "metric")
+    raise TypeError(
+        "metric must be None, a scorer name such as 'accuracy' or a callable "
+        f"metric(y_true, y_pred), got {type(metric).__name__}."
+    )
+
+
+def _paired_ci95(gain):
+    """Student's t 95% interval of the mean of paired differences."""
+    mean = float(gain.mean())
+    if len(gain) < 2:
+        return (np.nan, np.nan)
+    half = stats.t.ppf(0.975, len(gain) - 1) * stats.sem(gain)
+    return (mean - half, mean + half)
+
+
+def _negative_transfer_message(report):
+    n_tasks = len(report.task_labels)
+    parts = []
+    for name, mean_gain in report.mean_gain.items():
+        if not mean_gain < 0:
+            continue
+        low, high = report.ci95[name]
+        interval = (
+            f"95% CI of the difference {-high:.3f} to {-low:.3f}"
+            if n_tasks > 1
+            else "no confidence interval from one task"
+        )
+        parts.append(
+            f"{name!r} scores {-mean_gain:.3f} higher than the adapted estimator "
+            f"on average over {n_tasks} task{'s' if n_tasks != 1 else ''} "
+            f"({interval}; better on {int((report.gain[name] < 0).sum())} of them)."
+        )
+    return "Negative transfer: " + " ".join(parts) if parts else None
 
 
 def transfer_report(
     estimator,
     tasks,
     *,
-    baseline=None,
     k_shot,
+    baselines=None,
+    train_tasks=None,
     n_query=None,
     n_episodes=1,
     random_state=None,
+    metric=None,
 ):
-    """Compare an adapted estimator with a from-scratch baseline, task by task.
+    """Compare an adapted estimator with baselines, task by task, on equal splits.
 
-    Both see the same seeded support/query splits: the estimator adapts to
-    each support set, the baseline is trained on it alone, and both are scored
-    on the query rows (accuracy, or R² for regressors). Warns with
-    `~sktransfer.exceptions.NegativeTransferWarning` when the adapted estimator
-    loses on average.
+    For each episode and task, the estimator and every baseline adapt to the
+    same seeded support rows (``k_shot`` per class for classifiers, per task
+    for regressors) and are scored on the same query rows; scores are
+    averaged over episodes per task. Warns with
+    `~sktransfer.exceptions.NegativeTransferWarning`, naming every baseline
+    that beats the adapted estimator on average, with the margin and its
+    confidence interval.
 
     Parameters
     ----------
     estimator : estimator with ``adapt``
-        A fitted (meta-trained or pre-trained) sktransfer estimator.
+        A fitted (meta-trained or pre-trained) sktransfer estimator; it is
+        left as it was.
     tasks : sequence of (X, y) pairs, TaskSet or tuple (X, y, task_ids)
         The target tasks.
-    baseline : estimator, default=None
-        Any scikit-learn estimator, cloned and fitted on each support set.
-        ``None`` uses the estimator's own network trained from scratch (see
-        `default_baseline`).
     k_shot : int
         Support rows per class (classifiers) or per task (regressors).
+    baselines : dict of str to estimator, default=None
+        Name to baseline. An estimator with ``adapt`` (`~sktransfer.PooledRegressor`,
+        `~sktransfer.SupportSetClassifier`, another sktransfer estimator) is
+        used as it is when fitted, else a clone is fitted on ``train_tasks``
+        (the support-set baselines need no fitting); a scikit-learn estimator
+        without ``adapt`` is fitted on each support set alone (wrapped in
+        `~sktransfer.SupportSetClassifier` or `~sktransfer.SupportSetRegressor`).
+        ``None`` uses `~sktransfer.model_selection.default_baselines`:
+        "support set only", plus "pooled" and "pooled + shrunk offset"
+        (fitted on ``train_tasks``) when ``train_tasks`` are given and the
+        label space is shared, or "nearest centroid" for an episodic
+        (``n_way``) estimator.
+    train_tasks : sequence of (X, y) pairs, TaskSet or tuple (X, y, task_ids), \
+            default=None
+        The tasks the estimator was trained on, to fit the baselines that
+        learn from training tasks (the pooled ones).
     n_query : int, default=None
         Query rows per class (or per task); ``None`` scores all other rows.
     n_episodes : int, default=1
-        Episodes per task.
+        Episodes per task, each with its own support/query split.
     random_state : int, RandomState instance or None, default=None
         Seeds the splits.
+    metric : str or callable, default=None
+        How a query set is scored, greater is better: ``None`` is the
+        estimator's own score (accuracy or R²); a scikit-learn scorer name
+        of predictions such as ``"accuracy"`` or
+        ``"neg_root_mean_squared_error"``; or a callable
+        ``metric(y_true, y_pred)``.
 
     Returns
     -------
     report : TransferReport
-        Per-task ``adapted`` and ``baseline`` scores, their ``gain`` and
-        ``mean_gain``.
+        Per-task ``adapted`` and ``baselines`` scores, each baseline's
+        ``gain`` (adapted minus baseline), ``mean_gain`` and paired ``ci95``.
+
+    See Also
+    --------
+    few_shot_score : The adapted side of the report alone.
 
     Examples
     --------
-    >>> from sklearn.linear_model import Ridge
-    >>> from sktransfer import MAMLRegressor, NegativeTransferWarning, transfer_report
+    >>> import warnings
+    >>> from sktransfer import MAMLRegressor, transfer_report
     >>> from sktransfer.datasets import make_sinusoid_tasks
     >>> X, y, t = make_sinusoid_tasks(n_tasks=30, random_state=0)
     >>> est = MAMLRegressor(max_iter=20, random_state=0).fit(X, y, task_ids=t)
     >>> new = make_sinusoid_tasks(n_tasks=5, random_state=1)
-    >>> import warnings
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     report = transfer_report(
-    ...         est, new, baseline=Ridge(), k_shot=5, random_state=0
+    ...         est, new, k_shot=5, train_tasks=(X, y, t), random_state=0
     ...     )
-    >>> report.gain.shape
+    >>> list(report.gain)
+    ['support set only', 'pooled', 'pooled + shrunk offset']
+    >>> report.gain["pooled"].shape
     (5,)
-    >>> (report.mean_gain < 0) == any(
-    ...     issubclass(w.category, NegativeTransferWarning) for w in caught
-    ... )
-    True
     """
     tasks = _as_taskset(tasks)
     classifier = is_classifier(estimator)
-    baseline = default_baseline(estimator) if baseline is None else baseline
+    score, metric_name = _resolve_metric(metric, classifier)
+    if baselines is None:
+        baselines = default_baselines(estimator, train_tasks)
+    baselines = {
+        name: _prepared_baseline(name, baseline, classifier, train_tasks)
+        for name, baseline in baselines.items()
+    }
     flat, adapted = adapted_episodes(
         estimator,
         tasks,
@@ -149,28 +359,36 @@ def transfer_report(
         random_state=random_state,
     )
     X, y = tasks.X, tasks.y
-    adapted_scores, baseline_scores = [], []
-    for (s, q), pred in zip(flat, adapted, strict=True):
-        adapted_scores.append(_score(y[q], pred, None, classifier))
-        scratch = clone(baseline).fit(X[s], y[s])
-        baseline_scores.append(_score(y[q], scratch.predict(X[q]), None, classifier))
-    shape = (n_episodes, tasks.n_tasks)
-    adapted_scores = np.reshape(adapted_scores, shape).mean(0)
-    baseline_scores = np.reshape(baseline_scores, shape).mean(0)
-    gain = adapted_scores - baseline_scores
-    mean_gain = float(gain.mean())
-    if mean_gain < 0:
-        warnings.warn(
-            f"Negative transfer: the adapted estimator scores {-mean_gain:.3f} "
-            f"below the from-scratch baseline on average over {tasks.n_tasks} "
-            f"tasks (worse on {int((gain < 0).sum())} of them).",
-            NegativeTransferWarning,
-            stacklevel=2,
-        )
-    return TransferReport(
+    supports = [(X[s], y[s]) for s, _ in flat]
+    queries = [X[q] for _, q in flat]
+    names = [tasks.task_name(c) for c in range(tasks.n_tasks)] * n_episodes
+
+    def per_task(predictions):
+        scores = [
+            float(score(y[q], pred))
+            for (_, q), pred in zip(flat, predictions, strict=True)
+        ]
+        return np.reshape(scores, (n_episodes, tasks.n_tasks)).mean(0)
+
+    adapted_scores = per_task(adapted)
+    baseline_scores = {}
+    for name, baseline in baselines.items():
+        try:
+            predictions = predict_episodes(baseline, supports, queries, names)
+        except ValueError as exc:
+            raise ValueError(f"Baseline {name!r} failed: {exc}") from exc
+        baseline_scores[name] = per_task(predictions)
+    gain = {name: adapted_scores - s for name, s in baseline_scores.items()}
+    report = TransferReport(
         task_labels=tasks.task_labels,
         adapted=adapted_scores,
-        baseline=baseline_scores,
+        baselines=baseline_scores,
         gain=gain,
-        mean_gain=mean_gain,
+        mean_gain={name: float(g.mean()) for name, g in gain.items()},
+        ci95={name: _paired_ci95(g) for name, g in gain.items()},
+        metric=metric_name,
     )
+    message = _negative_transfer_message(report)
+    if message is not None:
+        warnings.warn(message, NegativeTransferWarning, stacklevel=2)
+    return report
