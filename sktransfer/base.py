@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
@@ -96,13 +97,81 @@ def check_no_batch_norm(module):
             )
 
 
+def mean_and_scale(a):
+    """Column means and standard deviations of 2-D ``a``; scale 1 where constant."""
+    scaler = StandardScaler().fit(np.asarray(a, dtype=np.float64))
+    return scaler.mean_, scaler.scale_
+
+
 class BaseTransferEstimator(BaseEstimator):
     """Shared mechanics of every sktransfer estimator.
 
     Subclasses provide ``_parameter_constraints`` and ``fit``. This base builds
     the torch module, resolves the device, seeds torch from ``random_state``,
     validates inference inputs and runs batched, gradient-free inference.
+
+    Standardisation: an estimator with a ``standardize`` parameter calls
+    `_fit_standardization` once on its training rows (in `fit` and the first
+    `partial_fit`), then passes every ``X`` and, for regressors, every target
+    through `_standardize_X` and `_standardize_y` before the module sees them
+    (training, `adapt`, few-shot episodes) and its predicted targets through
+    `_unstandardize_y`. `_raw_predict` standardises ``X`` itself. Estimators
+    without the statistics (``x_mean_`` absent or None) see data as given.
     """
+
+    # -- standardisation of X and y ------------------------------------------
+    def _fit_standardization(self, X, y=None):
+        """Store the training statistics, or None where there are none.
+
+        Sets ``x_mean_`` and ``x_scale_`` (the mean and standard deviation of
+        each column of ``X``) and, when ``y`` is given, ``y_mean_`` and
+        ``y_scale_`` (of each target column; a 1-D ``y`` is one column), as
+        float64 arrays; a constant column gets scale 1, as in
+        `~sklearn.preprocessing.StandardScaler`. All are None when
+        ``standardize`` is False or ``X`` is None (a module trained elsewhere,
+        whose units are unknown).
+        """
+        fit = X is not None and self.standardize
+        self.x_mean_, self.x_scale_ = mean_and_scale(X) if fit else (None, None)
+        if y is not None:
+            y = np.asarray(y).reshape(len(y), -1)
+            self.y_mean_, self.y_scale_ = mean_and_scale(y) if fit else (None, None)
+
+    def _standardize_X(self, X):
+        """``X`` in the module's units: ``(X - x_mean_) / x_scale_``, float64.
+
+        ``X`` itself when there are no statistics.
+        """
+        mean = getattr(self, "x_mean_", None)
+        if mean is None:
+            return X
+        return (X - mean) / self.x_scale_
+
+    def _y_statistics(self):
+        """``(mean, scale)`` of the targets the current model predicts, or None.
+
+        The training targets' ``y_mean_`` and ``y_scale_``; an estimator whose
+        adapted model predicts other targets overrides it.
+        """
+        mean = getattr(self, "y_mean_", None)
+        return None if mean is None else (mean, self.y_scale_)
+
+    def _standardize_y(self, y):
+        """2-D targets ``(n_samples, n_outputs)`` in the module's units, float64.
+
+        ``y`` itself when there are no statistics.
+        """
+        stats = self._y_statistics()
+        if stats is None:
+            return y
+        return (y - stats[0]) / stats[1]
+
+    def _unstandardize_y(self, y):
+        """2-D module outputs back in the user's units (``y`` when unscaled)."""
+        stats = self._y_statistics()
+        if stats is None:
+            return y
+        return y * stats[1] + stats[0]
 
     def _draw_seed(self, rng):
         return int(rng.randint(np.iinfo(np.int32).max))
@@ -154,10 +223,14 @@ class BaseTransferEstimator(BaseEstimator):
     def _raw_predict(self, X):
         """Module outputs for validated ``X`` as a float64 numpy array.
 
-        Inference runs in float64 (training runs in float32): float32 matrix
-        products can round differently with the batch size, and predictions
-        must not depend on which other rows are in the batch.
+        ``X`` is in the user's units and standardised here; the outputs are
+        in the module's units (regressors pass them through
+        `_unstandardize_y`). Inference runs in float64 (training runs in
+        float32): float32 matrix products can round differently with the
+        batch size, and predictions must not depend on which other rows are
+        in the batch.
         """
+        X = self._standardize_X(X)
         module = self.module_
         device = next(module.parameters()).device
         params = self._inference_params()
@@ -327,4 +400,5 @@ class TransferRegressorMixin:
             Predicted targets.
         """
         raw = self._raw_predict(self._validate_inference_X(X))
+        raw = self._unstandardize_y(raw)
         return raw.ravel() if self._y_ndim == 1 else raw

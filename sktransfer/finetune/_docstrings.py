@@ -14,7 +14,8 @@ PARAMETERS = """
     pretrained : bool, default=False
         Whether the instance given as ``module`` is already trained. If True,
         `adapt` works without `fit`: the module's weights are then the
-        pre-trained weights{pretrained_note}.
+        pre-trained weights{pretrained_note}. Such a module was trained in
+        units unknown here, so it gets ``X`` as given (no standardisation).
     freeze : None, "body", int or list of str, default="body"
         What `adapt` keeps fixed: nothing (``None``), all but the output layer
         (``"body"``), the first ``n`` parameterised layers (an int), or the
@@ -51,7 +52,7 @@ PARAMETERS = """
         ``early_stopping``.
     n_iter_no_change : int, default=10
         Epochs without improvement before stopping, with ``early_stopping``.
-{device}    random_state : int, RandomState instance or None, default=None
+{standardize}{device}    random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, the fresh head, shuffling and the
         validation split: the same value gives bit-identical models on the
         same machine and device.
@@ -83,8 +84,19 @@ ATTRIBUTES = """
     adapt_n_iter_ : int
         Epochs run by the last `adapt` (fewer than ``adapt_max_iter`` with
         early stopping).
-    n_features_in_ : int
+{statistics}    n_features_in_ : int
         Number of features seen during `fit`.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during `fit`, when they are all strings.
+"""
+
+ADAPT_Y_STATISTICS = """    adapt_y_mean_ : ndarray of shape (n_outputs,) or None
+        Set by `adapt` when, with ``standardize=True``, it gives the network a
+        fresh output layer for targets that have no training statistics (a
+        number of outputs other than the source's, or a module trained
+        elsewhere): the mean of each target column of the target set, used in
+        place of ``y_mean_`` until the next `adapt` or `partial_fit`. None
+        otherwise.
+    adapt_y_scale_ : ndarray of shape (n_outputs,) or None
+        The standard deviation that goes with ``adapt_y_mean_``.
 """

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -21,12 +21,23 @@ from sktransfer.base import (
     BaseTransferEstimator,
     TransferClassifierMixin,
     TransferRegressorMixin,
+    mean_and_scale,
     resolve_device,
     restore_on_error,
     torch_seed,
 )
-from sktransfer.finetune._docstrings import ATTRIBUTES, PARAMETERS
-from sktransfer.utils._docstrings import DEVICE, MODULE_PARAMETERS
+from sktransfer.finetune._docstrings import (
+    ADAPT_Y_STATISTICS,
+    ATTRIBUTES,
+    PARAMETERS,
+)
+from sktransfer.utils._docstrings import (
+    DEVICE,
+    MODULE_PARAMETERS,
+    STANDARDIZE,
+    X_STATISTICS,
+    Y_STATISTICS,
+)
 
 
 def _layers(module):
@@ -121,6 +132,7 @@ class _BaseFineTune(BaseTransferEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "standardize": ["boolean"],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -147,6 +159,7 @@ class _BaseFineTune(BaseTransferEstimator):
         validation_fraction=0.1,
         tol=1e-4,
         n_iter_no_change=10,
+        standardize=True,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -169,6 +182,7 @@ class _BaseFineTune(BaseTransferEstimator):
         self.validation_fraction = validation_fraction
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.standardize = standardize
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -257,7 +271,10 @@ class _BaseFineTune(BaseTransferEstimator):
 
     def _fit(self, X, y, task_ids, *, reset, epochs, **kwargs):
         tasks, _ = self._validate_tasks(X, y, task_ids, reset)
+        self._drop_adaptation()
         X, y = tasks.X, tasks.y
+        if reset:
+            self._fit_standardization(X, y if is_regressor(self) else None)
         targets, n_outputs = self._encode_source(y, reset=reset, **kwargs)
         device = resolve_device(self.device)
         if reset:
@@ -268,17 +285,18 @@ class _BaseFineTune(BaseTransferEstimator):
                 module, lr=self.lr, targets=targets, device=device
             )
             self.n_iter_ = 0
-        self._drop_adaptation()
+        self._after_drop_adaptation()
+        X = np.asarray(self._standardize_X(X), dtype=np.float32)
         before = len(self.net_.history)
         with torch_seed(self._random_seed + self.n_iter_, device):
-            self.net_.partial_fit(X.astype(np.float32), targets, epochs=epochs)
+            self.net_.partial_fit(X, targets, epochs=epochs)
         self.n_iter_ += len(self.net_.history) - before
         return self
 
     def _drop_adaptation(self):
-        self.__dict__.pop("adapt_net_", None)
-        self.__dict__.pop("adapt_n_iter_", None)
-        self._after_drop_adaptation()
+        """Forget the last `adapt`; `_after_drop_adaptation` restores the rest."""
+        for name in ("adapt_net_", "adapt_n_iter_", "adapt_y_mean_", "adapt_y_scale_"):
+            self.__dict__.pop(name, None)
 
     def _make_engine(self, module, *, lr, targets, device, callbacks=(), **kwargs):
         """A fresh, initialised skorch engine training ``module``."""
@@ -390,7 +408,9 @@ class _BaseFineTune(BaseTransferEstimator):
                     **kwargs,
                 )
                 engine.partial_fit(
-                    X.astype(np.float32), targets, epochs=self.adapt_max_iter
+                    np.asarray(self._standardize_X(X), dtype=np.float32),
+                    targets,
+                    epochs=self.adapt_max_iter,
                 )
             self.adapt_net_ = engine
             self.adapt_n_iter_ = len(engine.history)
@@ -410,6 +430,8 @@ class _BaseFineTune(BaseTransferEstimator):
             module, lr=self.lr, targets=np.zeros(len(X)), device=device
         )
         self.n_iter_ = 0
+        # The module was trained elsewhere: its units are unknown.
+        self._fit_standardization(None)
         self._init_from_module(n_outputs)
 
     def _frozen_layers(self, layers):
@@ -504,6 +526,7 @@ class FineTuneClassifier(TransferClassifierMixin, ClassifierMixin, _BaseFineTune
 """
         + PARAMETERS.format(
             module_parameters=MODULE_PARAMETERS,
+            standardize=STANDARDIZE,
             device=DEVICE,
             pretrained_note=(
                 "; the source classes are then unknown and ``head='auto'`` keeps "
@@ -515,7 +538,8 @@ class FineTuneClassifier(TransferClassifierMixin, ClassifierMixin, _BaseFineTune
             classes="""
     classes_ : ndarray of shape (n_classes,)
         The labels `predict` returns: the source's after `fit`, the target's
-        after an `adapt` that replaced the head."""
+        after an `adapt` that replaced the head.""",
+            statistics=X_STATISTICS,
         )
         + """
     See Also
@@ -611,11 +635,14 @@ class FineTuneRegressor(TransferRegressorMixin, RegressorMixin, _BaseFineTune):
 """
         + PARAMETERS.format(
             module_parameters=MODULE_PARAMETERS,
+            standardize=STANDARDIZE,
             device=DEVICE,
             pretrained_note="",
             head_auto="the target has as many outputs as the source",
         )
-        + ATTRIBUTES.format(classes="")
+        + ATTRIBUTES.format(
+            classes="", statistics=X_STATISTICS + Y_STATISTICS + ADAPT_Y_STATISTICS
+        )
         + """
     See Also
     --------
@@ -652,7 +679,8 @@ class FineTuneRegressor(TransferRegressorMixin, RegressorMixin, _BaseFineTune):
                 f"y has {n_outputs} outputs but the model was fitted with "
                 f"{self._source_outputs}."
             )
-        return y.reshape(len(y), -1).astype(np.float32), n_outputs
+        y = self._standardize_y(y.reshape(len(y), -1))
+        return np.asarray(y, dtype=np.float32), n_outputs
 
     def _after_drop_adaptation(self):
         self._y_ndim = self._source_ndim
@@ -660,6 +688,7 @@ class FineTuneRegressor(TransferRegressorMixin, RegressorMixin, _BaseFineTune):
     def _init_from_module(self, n_outputs):
         self._source_outputs = n_outputs
         self._source_ndim = self._y_ndim = 1 if n_outputs == 1 else 2
+        self.y_mean_ = self.y_scale_ = None
 
     def _encode_target(self, y):
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
@@ -672,7 +701,25 @@ class FineTuneRegressor(TransferRegressorMixin, RegressorMixin, _BaseFineTune):
                 f"source {self._source_outputs}; use head='auto' for a fresh head."
             )
         self._y_ndim = y.ndim
-        return y.reshape(len(y), -1).astype(np.float32), n_outputs, fresh, None
+        y = y.reshape(len(y), -1)
+        # A fresh head for targets without training statistics (another number
+        # of outputs, or a module trained elsewhere) learns them standardised
+        # with the target set's own.
+        own = (
+            fresh
+            and self.standardize
+            and (self.y_mean_ is None or len(self.y_mean_) != n_outputs)
+        )
+        self.adapt_y_mean_, self.adapt_y_scale_ = (
+            mean_and_scale(y) if own else (None, None)
+        )
+        y = np.asarray(self._standardize_y(y), dtype=np.float32)
+        return y, n_outputs, fresh, None
+
+    def _y_statistics(self):
+        if getattr(self, "adapt_y_mean_", None) is not None:
+            return self.adapt_y_mean_, self.adapt_y_scale_
+        return super()._y_statistics()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

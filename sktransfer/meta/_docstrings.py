@@ -68,7 +68,7 @@ PARAMETERS = """
     tol : float, default=1e-4
         Least improvement of ``valid_loss`` that counts, with
         ``early_stopping``.
-{device}    batch_size : int, default=None
+{standardize}{device}    batch_size : int, default=None
         Rows per forward pass at prediction; ``None`` predicts all at once.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and task sampling: the same value gives
@@ -95,7 +95,7 @@ ATTRIBUTES = """
         The skorch engine that ran meta-training.
     n_iter_ : int
         Meta-iterations run so far.
-{n_outputs}    n_features_in_ : int
+{n_outputs}{statistics}    n_features_in_ : int
         Number of features seen during `fit`.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during `fit`, when they are all strings.
@@ -122,5 +122,7 @@ CLASSIFIER_LR = """Cross-entropy
         barely adapts (few-shot accuracy 0.75 against 0.72 unadapted), 0.1
         gives 0.82 (Finn et al. used 0.4 on Omniglot)."""
 
-REGRESSOR_LR = """Finn et al.'s value
-        for the sinusoid family."""
+REGRESSOR_LR = """Finn et
+        al.'s 0.01 suits raw sinusoid targets; on standardised ones (the
+        default) one step of it adapts too little: few-shot MSE 1.10-1.71 on
+        the sinusoid example over three seeds, 0.57-0.96 with 0.05."""

@@ -52,7 +52,9 @@ class EpisodeBatchMixin:
         Used by `few_shot_score`: episodes are padded to a common size (padding
         rows have weight 0) and adapted and predicted ``chunk_size`` at a time
         through the functional core, instead of a Python loop of `adapt` and
-        `predict`.
+        `predict`. Features and targets are standardised with the training
+        statistics, as `adapt` and `predict` do; predictions come back in the
+        user's units.
         """
         check_is_fitted(self)
         n_features = self.n_features_in_
@@ -78,10 +80,10 @@ class EpisodeBatchMixin:
             X_q = np.zeros((len(idx), n_query, n_features))
             for j, i in enumerate(idx):
                 m = len(supports[i][1])
-                X_s[j, :m] = supports[i][0]
+                X_s[j, :m] = self._standardize_X(supports[i][0])
                 y_s[j, :m] = encoded[i][0]
                 w_s[j, :m] = 1.0
-                X_q[j, : len(queries[i])] = queries[i]
+                X_q[j, : len(queries[i])] = self._standardize_X(queries[i])
             params = self._adapt_batch(
                 torch.as_tensor(X_s, device=device),
                 torch.as_tensor(y_s, device=device),

@@ -6,7 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context, is_regressor
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -40,9 +40,19 @@ from sktransfer.meta._inner_loop import (
 from sktransfer.model_selection._few_shot import few_shot_score
 from sktransfer.tasks._sampling import build_pool, sample_episodes
 from sktransfer.tasks._taskset import TaskSet
-from sktransfer.utils._docstrings import DEVICE, MODULE_PARAMETERS
+from sktransfer.utils._docstrings import (
+    DEVICE,
+    MODULE_PARAMETERS,
+    STANDARDIZE,
+    X_STATISTICS,
+    Y_STATISTICS,
+)
 
-_SHARED_TEXT = {"module_parameters": MODULE_PARAMETERS, "device": DEVICE}
+_SHARED_TEXT = {
+    "module_parameters": MODULE_PARAMETERS,
+    "standardize": STANDARDIZE,
+    "device": DEVICE,
+}
 
 
 class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
@@ -73,6 +83,7 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "standardize": ["boolean"],
         "device": [str],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -86,7 +97,7 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
         *,
         module_params=None,
         hidden_layer_sizes=(40, 40),
-        inner_lr=0.01,
+        inner_lr=0.05,
         n_inner_steps=1,
         n_adapt_steps=None,
         meta_lr=1e-3,
@@ -101,6 +112,7 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        standardize=True,
         device="cpu",
         batch_size=None,
         random_state=None,
@@ -125,6 +137,7 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.standardize = standardize
         self.device = device
         self.batch_size = batch_size
         self.random_state = random_state
@@ -222,6 +235,9 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
 
     def _fit(self, X, y, task_ids, *, reset, n_iterations, **kwargs):
         tasks, single = self._validate_tasks(X, y, task_ids, reset=reset)
+        if reset:
+            self._fit_standardization(tasks.X, tasks.y if is_regressor(self) else None)
+        X = self._standardize_X(tasks.X)
         # Targets of the pool (class slots, or float targets) and row groups.
         targets, slots, n_slots, counts, slot_names, n_outputs = self._encode_targets(
             tasks, reset=reset, **kwargs
@@ -280,12 +296,12 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
 
         valid = self._validation_tasks(tasks, single)
         in_valid = np.isin(tasks.task_codes, valid)
-        pool = self._pool(tasks, ~in_valid, targets, slots, n_slots, device)
+        pool = self._pool(X, tasks, ~in_valid, targets, slots, n_slots, device)
         valid_episodes = None
         if len(valid):
             generator = torch.Generator(device=device).manual_seed(self._random_seed)
             valid_episodes = sample_episodes(
-                self._pool(tasks, in_valid, targets, slots, n_slots, device),
+                self._pool(X, tasks, in_valid, targets, slots, n_slots, device),
                 max(self.meta_batch_size, len(valid)),
                 k,
                 q,
@@ -339,12 +355,12 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
         rng = np.random.RandomState(self._random_seed)
         return np.sort(rng.permutation(tasks.n_tasks)[:n_valid])
 
-    def _pool(self, tasks, rows, targets, slots, n_slots, device):
-        """Device-resident pool of the selected rows, task codes made dense."""
+    def _pool(self, X, tasks, rows, targets, slots, n_slots, device):
+        """Device-resident pool of the selected rows of standardised ``X``."""
         codes = tasks.task_codes[rows]
         dense = np.unique(codes, return_inverse=True)[1].ravel()
         return build_pool(
-            tasks.X[rows],
+            X[rows],
             targets[rows],
             dense,
             slots[rows],
@@ -386,6 +402,7 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
             )
             target, extra = self._encode_support(y)
             device = self._device_of_module()
+            X = self._standardize_X(X)
             adapted = self._adapt_batch(
                 torch.as_tensor(X, dtype=torch.float32, device=device)[None],
                 target.to(device)[None],
@@ -464,7 +481,7 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
             inner_lr_note=CLASSIFIER_LR,
             **_SHARED_TEXT,
         )
-        + ATTRIBUTES.format(classes=CLASSES, n_outputs="")
+        + ATTRIBUTES.format(classes=CLASSES, n_outputs="", statistics=X_STATISTICS)
         + """
     See Also
     --------
@@ -510,6 +527,7 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        standardize=True,
         device="cpu",
         batch_size=None,
         random_state=None,
@@ -535,6 +553,7 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
             tol=tol,
+            standardize=standardize,
             device=device,
             batch_size=batch_size,
             random_state=random_state,
@@ -683,11 +702,13 @@ class MAMLRegressor(TransferRegressorMixin, RegressorMixin, _BaseMAML):
             unit="per task",
             needs="",
             n_way="",
-            inner_lr="0.01",
+            inner_lr="0.05",
             inner_lr_note=REGRESSOR_LR,
             **_SHARED_TEXT,
         )
-        + ATTRIBUTES.format(classes="", n_outputs=N_OUTPUTS)
+        + ATTRIBUTES.format(
+            classes="", n_outputs=N_OUTPUTS, statistics=X_STATISTICS + Y_STATISTICS
+        )
         + """
     See Also
     --------
@@ -723,21 +744,24 @@ class MAMLRegressor(TransferRegressorMixin, RegressorMixin, _BaseMAML):
             )
         counts = np.bincount(tasks.task_codes, minlength=tasks.n_tasks)[:, None]
         slots = np.zeros(len(y), dtype=np.int64)
-        return y.reshape(len(y), -1), slots, 1, counts, None, n_outputs
+        targets = self._standardize_y(y.reshape(len(y), -1))
+        return targets, slots, 1, counts, None, n_outputs
 
     def _encode_episode(self, y, name):
-        y = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
+        """Standardised float32 targets of a support set, 2-D."""
+        y = np.asarray(y).reshape(len(y), -1)
         if y.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"{name} has {y.shape[1]} outputs but the model was fitted with "
                 f"{self.n_outputs_}."
             )
-        return y, None
+        return np.asarray(self._standardize_y(y), dtype=np.float32), None
 
     def _encode_support(self, y):
         return torch.as_tensor(self._encode_episode(y, "The support set")[0]), {}
 
     def _decode(self, outputs, labels):
+        outputs = self._unstandardize_y(outputs)
         return outputs.ravel() if self._y_ndim == 1 else outputs
 
     def score(self, X, y, sample_weight=None, task_ids=None):

@@ -75,14 +75,16 @@ def _adapted_and_unadapted(est, X_support, y_support, X_query):
 
 
 def test_maml_regressor_learns_sinusoids():
-    # Seeds 0, 1, 2 (query MSE, mean over 20 new tasks, adapted / unadapted /
-    # scratch): 0.65 / 3.66 / 2.73, 0.48 / 2.25 / 1.73, 0.33 / 2.03 / 0.92.
+    # Seeds 0, 1, 2 (query MSE, mean over 20 new tasks): adapted 0.80 / 0.60 /
+    # 0.32 against scratch 2.73 / 1.73 / 0.92. With y standardised inside, the
+    # inner step of 0.01 that fitted raw y adapts too little (1.31 / 1.82 /
+    # 1.31): the default 0.05 is used.
     hidden = (40, 40)
     k = 10
     X, y, t = make_sinusoid_tasks(n_tasks=500, n_samples=2 * k, random_state=SEED)
     est = MAMLRegressor(
         hidden_layer_sizes=hidden,
-        inner_lr=0.01,
+        inner_lr=0.05,
         n_inner_steps=1,
         n_adapt_steps=10,
         meta_lr=3e-3,
@@ -212,11 +214,15 @@ def digits_accuracy(request):
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     seen = y < 5
+    # Pixels share one 0-1 scale already: statistics of digits 0-4 would blow
+    # up pixels rarely lit there (up to 104 standard deviations on digits 5-9;
+    # the linear network then adapts to 0.88 instead of 0.90 on seeds 0-2).
     est = MAMLClassifier(
         n_way=5,
         meta_batch_size=10,
         k_shot=k,
         n_query=15,
+        standardize=False,
         random_state=SEED,
         **setting,
     ).fit(X[seen], y[seen])

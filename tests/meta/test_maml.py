@@ -231,7 +231,7 @@ def test_variants_fit_and_adapt(sinusoids, variant):
         lrs = est.net_.module_.inner_lrs
         assert len(lrs) == 4
         assert not all(
-            torch.allclose(v, torch.full_like(v, 0.01)) for v in lrs.values()
+            torch.allclose(v, torch.full_like(v, est.inner_lr)) for v in lrs.values()
         )
 
 
