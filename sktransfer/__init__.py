@@ -9,7 +9,13 @@ from sktransfer.baselines import (
 )
 from sktransfer.exceptions import NegativeTransferWarning
 from sktransfer.finetune import FineTuneClassifier, FineTuneRegressor
-from sktransfer.meta import MAMLClassifier, MAMLRegressor
+from sktransfer.meta import (
+    MAMLClassifier,
+    MAMLRegressor,
+    MetaRidgeClassifier,
+    MetaRidgeRegressor,
+    ProtoNetClassifier,
+)
 from sktransfer.model_selection import few_shot_score, transfer_report
 from sktransfer.tasks import TaskSet
 
@@ -20,8 +26,11 @@ __all__ = [
     "FineTuneRegressor",
     "MAMLClassifier",
     "MAMLRegressor",
+    "MetaRidgeClassifier",
+    "MetaRidgeRegressor",
     "PooledClassifier",
     "PooledRegressor",
+    "ProtoNetClassifier",
     "SupportSetClassifier",
     "SupportSetRegressor",
     "TaskSet",

@@ -22,8 +22,17 @@ INIT_PARAMS = {
     "MAMLRegressor": dict(
         hidden_layer_sizes=(16,), max_iter=60, meta_lr=0.01, random_state=0
     ),
+    "MetaRidgeClassifier": dict(
+        hidden_layer_sizes=(16,), n_components=4, max_iter=60, random_state=0
+    ),
+    "MetaRidgeRegressor": dict(
+        hidden_layer_sizes=(16,), n_components=4, max_iter=60, random_state=0
+    ),
     "PooledClassifier": dict(cv=3),
     "PooledRegressor": dict(cv=3),
+    "ProtoNetClassifier": dict(
+        hidden_layer_sizes=(16,), n_components=4, max_iter=60, random_state=0
+    ),
     "SupportSetClassifier": dict(),
     "SupportSetRegressor": dict(),
 }
@@ -62,8 +71,11 @@ def test_every_public_estimator_is_checked():
         "FineTuneRegressor",
         "MAMLClassifier",
         "MAMLRegressor",
+        "MetaRidgeClassifier",
+        "MetaRidgeRegressor",
         "PooledClassifier",
         "PooledRegressor",
+        "ProtoNetClassifier",
         "SupportSetClassifier",
         "SupportSetRegressor",
     } <= names

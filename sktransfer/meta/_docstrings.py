@@ -126,3 +126,52 @@ REGRESSOR_LR = """Finn et
         al.'s 0.01 suits raw sinusoid targets; on standardised ones (the
         default) one step of it adapts too little: few-shot MSE 1.10-1.71 on
         the sinusoid example over three seeds, 0.57-0.96 with 0.05."""
+
+CLOSED_FORM_PARAMETERS = """
+    Parameters
+    ----------
+{module_parameters}{specific}    meta_lr : float, default=2e-3
+        Learning rate of the learned network's weights (AdamW, weight decay
+        1e-4); the heads' parameters learn at five times this rate.
+    meta_batch_size : int, default=32
+        Episodes per meta-iteration (and per fold model), tasks drawn with
+        replacement.
+    max_iter : int, default=2000
+        Most meta-iterations of `fit`; early stopping usually ends sooner.
+    k_shot : int, default={k_shot}
+        Most support rows {unit} of a training episode: every episode draws
+        its support size uniformly from 1 to ``k_shot``, so that one model
+        serves every support size up to it.
+    n_query : int, default=None
+        Query rows {unit} of a training episode; ``None`` means ``k_shot``.
+        A task with fewer rows contributes the rows it has.
+{n_way}    early_stopping : bool, default=True
+        Choose the number of meta-iterations by cross-validation over tasks:
+        beside the model trained on every task, one model per fold of tasks
+        is trained without that fold, all in the same vectorised pass; after
+        every epoch the fold models are scored on fixed episodes of their
+        held-out tasks (support sizes ``k_shot / 4``, ``k_shot / 2`` and
+        ``k_shot``), pooled, and the full model keeps the weights of the best
+        epoch. Training stops when ``n_iter_no_change`` epochs bring no
+        improvement. For a single task in the episodic label space the folds
+        hold out classes instead of tasks.
+    cv : int, default=5
+        Folds of tasks for ``early_stopping`` (fewer when there are fewer
+        tasks).
+    n_iter_no_change : int, default=10
+        Epochs without improvement before a model stops, with
+        ``early_stopping``. An epoch is a pass of meta-batches over the
+        tasks, and at least 50 meta-iterations.
+    tol : float, default=1e-4
+        Least improvement of the cross-validated loss that counts.
+{standardize}{device}    batch_size : int, default=None
+        Rows per forward pass at prediction; ``None`` predicts all at once.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the folds and task sampling: the same
+        value gives bit-identical models on the same machine and device.
+    verbose : int, default=0
+        1 shows a progress bar over meta-training; 2 also prints a log line
+        per epoch.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks for meta-training.
+"""

@@ -70,23 +70,18 @@ class MetaProgressBar(Callback):
         return state
 
 
-class MetaTrainer(NeuralNet):
-    """skorch engine for meta-training: one batch is one meta-iteration.
+class MetaEngine(NeuralNet):
+    """skorch engine of meta-training: one batch is one meta-iteration.
 
     skorch supplies the callbacks, the history, the progress bar, the device
     and the optimiser. Its data loop does not fit meta-training, so
-    ``get_iterator`` yields meta-iteration numbers, ``train_step`` draws a
-    meta-batch of tasks on the device and takes one meta-gradient step, and
-    ``run_single_epoch`` records the epoch's mean loss with a single host
-    synchronisation instead of one ``.item()`` per step. With held-out
-    validation episodes, each epoch ends by adapting to them and recording
-    ``valid_loss`` and ``valid_score`` (accuracy or R² on their query rows),
-    which skorch's ``EarlyStopping`` can monitor.
+    ``get_iterator`` yields meta-iteration numbers, ``train_step`` (of each
+    family) draws a meta-batch of tasks on the device and takes one
+    meta-gradient step, and ``run_single_epoch`` records the epoch's mean loss
+    with a single host synchronisation instead of one ``.item()`` per step.
+    ``end_epoch`` is each family's validation at the end of an epoch; it
+    returns False to stop.
     """
-
-    def __init__(self, *args, episode=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.episode = episode
 
     def get_default_callbacks(self):
         return [("epoch_timer", EpochTimer()), ("print_log", PrintLog())]
@@ -98,28 +93,68 @@ class MetaTrainer(NeuralNet):
         return range(self.iterations_per_epoch_)
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        """Meta-train on ``X["train"]`` (a task pool), validating on ``X["valid"]``.
-
-        ``X["valid"]`` is ``None`` or fixed ``(support, query)`` episodes.
-        """
+        """Meta-train on ``X["train"]``, validating on ``X["valid"]`` (or None)."""
         self.pool_, valid = self.get_split_datasets(X)
-        self.forward_ = batched_forward(self.module_.net)
+        self.begin_training()
         epoch_kwargs = {"dataset_train": self.pool_, "dataset_valid": valid}
         try:
             remaining = self.episode["n_iterations"]
-            while remaining > 0:
+            go_on = True
+            while remaining > 0 and go_on:
                 steps = min(self.iterations_per_epoch_, remaining)
                 self.notify("on_epoch_begin", **epoch_kwargs)
                 self.run_single_epoch(
                     range(steps), training=True, prefix="train", step_fn=self.train_step
                 )
-                if valid is not None:
-                    self.validate_episodes(valid)
+                go_on = valid is None or self.end_epoch(valid)
                 self.notify("on_epoch_end", **epoch_kwargs)
                 remaining -= steps
         finally:
-            del self.pool_, self.forward_
+            self.end_training()
         return self
+
+    def begin_training(self):
+        """Set up what the training steps share (called before the first epoch)."""
+
+    def end_training(self):
+        """Drop what `begin_training` set up."""
+        del self.pool_
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        self._set_training(training)
+        total = None
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch)
+            loss = step["loss"].detach()
+            total = loss if total is None else total + loss
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        self.history.record(prefix + "_loss", float(total) / len(iterator))
+        self.history.record(prefix + "_batch_count", len(iterator))
+
+
+class MetaTrainer(MetaEngine):
+    """The engine of the MAML family.
+
+    With held-out validation episodes, each epoch ends by adapting to them and
+    recording ``valid_loss`` and ``valid_score`` (accuracy or R² on their
+    query rows), which skorch's ``EarlyStopping`` can monitor.
+    """
+
+    def __init__(self, *args, episode=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.episode = episode
+
+    def begin_training(self):
+        self.forward_ = batched_forward(self.module_.net)
+
+    def end_training(self):
+        super().end_training()
+        del self.forward_
+
+    def end_epoch(self, valid):
+        self.validate_episodes(valid)
+        return True
 
     def adapt_episodes(self, X, y, weight, n_steps):
         """Adapt the current weights to many support sets, without meta-gradient.
@@ -169,18 +204,6 @@ class MetaTrainer(NeuralNet):
         self.history.record("valid_loss", float(loss))
         self.history.record("valid_score", float(score))
 
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        self._set_training(training)
-        total = None
-        for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch)
-            loss = step["loss"].detach()
-            total = loss if total is None else total + loss
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-        self.history.record(prefix + "_loss", float(total) / len(iterator))
-        self.history.record(prefix + "_batch_count", len(iterator))
-
     def train_step(self, batch, **fit_params):
         episode = self.episode
         self.optimizer_.zero_grad()
@@ -207,3 +230,167 @@ class MetaTrainer(NeuralNet):
         loss.backward()
         self.optimizer_.step()
         return {"loss": loss}
+
+
+class ClosedFormNet(nn.Module):
+    """The model kinds of a closed-form meta-learner, trained side by side.
+
+    ``kinds`` maps a name (``"learned"``, ``"linear"``) to the members of that
+    kind (`RidgeMembers` or `ProtoMembers`), all with the same number of
+    members. Kinds whose early stopping has ended are dropped from
+    ``active`` and take no more steps.
+    """
+
+    def __init__(self, kinds):
+        super().__init__()
+        self.kinds = nn.ModuleDict(kinds)
+        self.active = list(kinds)
+
+    @property
+    def n_members(self):
+        return next(iter(self.kinds.values())).n_members
+
+    def forward(self, support, query):
+        """Sum over active kinds and members of each member's mean query loss."""
+        return sum(
+            self.kinds[name].episode_losses(support, query).mean(1).sum()
+            for name in self.active
+        )
+
+
+def stack_episodes(episodes):
+    """Stack per-member ``(support, query)`` episodes on a leading member axis."""
+    return tuple(
+        tuple(torch.stack(part) for part in zip(*sides, strict=True))
+        for sides in zip(*episodes, strict=True)
+    )
+
+
+class ClosedFormTrainer(MetaEngine):
+    """The engine of the closed-form family: members, cross-validated stopping.
+
+    ``X["train"]`` is one task pool per member; every step draws
+    ``meta_batch_size`` episodes for each member from its own pool (with a
+    support size drawn uniformly from 1 to ``k_shot`` per episode when
+    ``episode["random_support_size"]``) and takes one step on the sum of the
+    members' losses. With ``X["valid"]``, fixed episodes of each fold
+    member's held-out tasks (the last member, which sees every task, has
+    weight-0 copies), every epoch ends by scoring each kind on them, pooled
+    over folds, and recording ``valid_loss_<kind>`` in the history. The best
+    epoch's weights of the last member are kept per kind; a kind stops after
+    ``episode["patience"]`` epochs without an improvement of ``tol``, and
+    training stops when every kind has.
+    """
+
+    def __init__(self, *args, episode=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.episode = episode
+
+    def begin_training(self):
+        net = self.module_
+        net.active = list(net.kinds)
+        self.best_ = {name: (float("inf"), None, 0, None) for name in net.kinds}
+        self.patience_left_ = dict.fromkeys(net.kinds, self.episode["patience"])
+
+    def draw(self, pools):
+        """One meta-batch of episodes for every member, stacked."""
+        episode = self.episode
+        n = episode["meta_batch_size"]
+        episodes = []
+        for pool in pools:
+            size = None
+            if episode["random_support_size"]:
+                size = torch.randint(
+                    1,
+                    episode["k_shot"] + 1,
+                    (n,),
+                    generator=self.generator_,
+                    device=pool.X.device,
+                )
+            episodes.append(
+                sample_episodes(
+                    pool,
+                    n,
+                    episode["k_shot"],
+                    episode["n_query"],
+                    n_way=episode["n_way"],
+                    generator=self.generator_,
+                    support_size=size,
+                )
+            )
+        return stack_episodes(episodes)
+
+    def train_step(self, batch, **fit_params):
+        self.optimizer_.zero_grad()
+        support, query = self.draw(self.pool_)
+        loss = self.module_(support, query)
+        loss.backward()
+        self.optimizer_.step()
+        n = len(self.module_.active) * len(self.pool_)
+        return {"loss": loss / n}
+
+    def end_epoch(self, valid):
+        """Score every kind on the held-out folds; keep the best full member."""
+        net = self.module_
+        support, query = valid
+        last = len(self.pool_) - 1
+        self._set_training(False)
+        with torch.no_grad():
+            for name, kind in net.kinds.items():
+                if name not in net.active:
+                    continue
+                outputs = kind.validation_outputs(support, query)[:last]
+                loss = float(
+                    pooled_loss(
+                        outputs, query[1][:last], query[2][:last], kind.classification
+                    )
+                )
+                self.history.record(f"valid_loss_{name}", loss)
+                if loss < self.best_[name][0] - self.episode["tol"]:
+                    iteration = sum(self.history[:, "train_batch_count"])
+                    state = kind.member_state(last)
+                    self.best_[name] = (loss, state, iteration, outputs)
+                    self.patience_left_[name] = self.episode["patience"]
+                else:
+                    self.patience_left_[name] -= 1
+                    if self.patience_left_[name] <= 0:
+                        net.active.remove(name)
+        self._set_training(True)
+        return bool(net.active)
+
+    def keep_best(self):
+        """Load each kind's best full member and drop the fold members.
+
+        Returns, per kind, the meta-iteration of its best epoch (0 when it
+        never improved) and the fold members' outputs on the validation
+        episodes at that epoch. The optimiser starts afresh on the remaining
+        weights.
+        """
+        net = self.module_
+        last = net.n_members - 1
+        best = {}
+        for name, kind in net.kinds.items():
+            _, state, iteration, outputs = self.best_[name]
+            if state is not None:
+                kind.load_member_state(last, state)
+            best[name] = (iteration, outputs)
+            kind.keep_member(last)
+        net.active = list(net.kinds)
+        self.initialize_optimizer()
+        del self.best_, self.patience_left_
+        return best
+
+
+def pooled_loss(outputs, target, weight, classification):
+    """Mean query loss over every row of every episode (and member).
+
+    The squared error of the outputs (mean over targets), or the
+    cross-entropy of logits; padding rows (weight 0) do not count.
+    """
+    if classification:
+        per_row = torch.nn.functional.cross_entropy(
+            outputs.flatten(0, -2), target.flatten(), reduction="none"
+        ).view_as(weight)
+    else:
+        per_row = (outputs - target).square().mean(-1)
+    return (per_row * weight).sum() / weight.sum().clamp_min(1.0)

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context, is_regressor
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping
 from torch import nn
@@ -22,6 +21,11 @@ from sktransfer.base import (
     torch_seed,
     uses_global_rng,
 )
+from sktransfer.meta._base import (
+    ClassifierTargets,
+    RegressorTargets,
+    usable_tasks,
+)
 from sktransfer.meta._docstrings import (
     ATTRIBUTES,
     CLASSES,
@@ -34,9 +38,7 @@ from sktransfer.meta._docstrings import (
 )
 from sktransfer.meta._engine import MetaModule, MetaProgressBar, MetaTrainer
 from sktransfer.meta._episodes import EpisodeBatchMixin
-from sktransfer.meta._inner_loop import (
-    head_parameter_names,
-)
+from sktransfer.meta._inner_loop import batched_forward, head_parameter_names
 from sktransfer.model_selection._few_shot import few_shot_score
 from sktransfer.tasks._sampling import build_pool, sample_episodes
 from sktransfer.tasks._taskset import TaskSet
@@ -209,29 +211,16 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
         with restore_on_error(self):
             return self._fit(X, y, task_ids, reset=reset, n_iterations=None, **kwargs)
 
-    def _episode_sizes(self, counts, tasks, single, slot_names):
-        """Support and query rows per slot; refuse tasks too small for them."""
+    def _episode_sizes(self, counts, single):
+        """Support and query rows per slot: shrunk to fit a single task."""
         k = self.k_shot
         q = self.k_shot if self.n_query is None else self.n_query
         present = counts > 0
-        too_small = present & (counts < k + q)
-        if not too_small.any():
-            return k, q
         smallest = int(counts[present].min())
-        if single:
+        if single and smallest < k + q:
             k = max(1, min(k, smallest // 2))
             q = max(1, min(q, smallest - k))
-            return k, q
-        t, s = np.argwhere(too_small)[0]
-        what = tasks.task_name(t)
-        if slot_names is not None:
-            label = slot_names(t, s)
-            label = label.item() if isinstance(label, np.generic) else label
-            what += f", class {label!r},"
-        raise ValueError(
-            f"{what} has {counts[t, s]} rows but k_shot + n_query = {k + q} are "
-            f"needed{self._unit}. Use a smaller k_shot or n_query, or drop the task."
-        )
+        return k, q
 
     def _fit(self, X, y, task_ids, *, reset, n_iterations, **kwargs):
         tasks, single = self._validate_tasks(X, y, task_ids, reset=reset)
@@ -239,10 +228,15 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
             self._fit_standardization(tasks.X, tasks.y if is_regressor(self) else None)
         X = self._standardize_X(tasks.X)
         # Targets of the pool (class slots, or float targets) and row groups.
-        targets, slots, n_slots, counts, slot_names, n_outputs = self._encode_targets(
+        targets, slots, n_slots, counts, _, n_outputs = self._encode_targets(
             tasks, reset=reset, **kwargs
         )
-        k, q = self._episode_sizes(counts, tasks, single, slot_names)
+        k, q = self._episode_sizes(counts, single)
+        usable = (
+            np.ones(tasks.n_tasks, dtype=bool)
+            if single
+            else usable_tasks(counts, tasks, k, q, self._unit)
+        )
         n_way = getattr(self, "n_way", None)
         device = resolve_device(self.device)
         iterations_per_epoch = math.ceil(tasks.n_tasks / self.meta_batch_size)
@@ -294,9 +288,10 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
             self.n_iter_ = 0
             self.__dict__.pop("adapted_params_", None)
 
-        valid = self._validation_tasks(tasks, single)
+        valid = self._validation_tasks(np.flatnonzero(usable), single)
         in_valid = np.isin(tasks.task_codes, valid)
-        pool = self._pool(X, tasks, ~in_valid, targets, slots, n_slots, device)
+        in_train = np.isin(tasks.task_codes, np.flatnonzero(usable)) & ~in_valid
+        pool = self._pool(X, tasks, in_train, targets, slots, n_slots, device)
         valid_episodes = None
         if len(valid):
             generator = torch.Generator(device=device).manual_seed(self._random_seed)
@@ -339,21 +334,21 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
         self.__dict__.pop("adapted_params_", None)
         return self
 
-    def _validation_tasks(self, tasks, single):
-        """Codes of the tasks held out for early stopping (none without it)."""
+    def _validation_tasks(self, candidates, single):
+        """Codes of the tasks held out for early stopping (none without it),
+        drawn from ``candidates``, the codes of the usable tasks."""
         if not self.early_stopping:
             return np.array([], dtype=np.int64)
-        if single or tasks.n_tasks < 2:
+        n_tasks = len(candidates)
+        if single or n_tasks < 2:
             raise ValueError(
                 "early_stopping holds out whole tasks for validation: it needs at "
-                f"least 2 tasks, got {tasks.n_tasks}. Give task_ids, or set "
+                f"least 2 tasks, got {n_tasks}. Give task_ids, or set "
                 "early_stopping=False."
             )
-        n_valid = min(
-            max(1, round(self.validation_fraction * tasks.n_tasks)), tasks.n_tasks - 1
-        )
+        n_valid = min(max(1, round(self.validation_fraction * n_tasks)), n_tasks - 1)
         rng = np.random.RandomState(self._random_seed)
-        return np.sort(rng.permutation(tasks.n_tasks)[:n_valid])
+        return np.sort(rng.permutation(candidates)[:n_valid])
 
     def _pool(self, X, tasks, rows, targets, slots, n_slots, device):
         """Device-resident pool of the selected rows of standardised ``X``."""
@@ -415,6 +410,33 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
                 setattr(self, name, value)
         return self
 
+    def _adapt_batch(self, X, y, weight):
+        """Adapt the meta-learned weights to many support sets in one pass.
+
+        ``X`` is ``(n_tasks, n_rows, n_features)`` float32 on the module's
+        device, ``y`` the encoded targets and ``weight`` 0 for padding rows.
+        Returns the batched adapted parameters, detached.
+        """
+        seeded = (
+            torch_seed(self._random_seed, X.device)
+            if uses_global_rng(self.module_)
+            else nullcontext()
+        )
+        with seeded:
+            return self.net_.adapt_episodes(X, y, weight, self._n_adapt_steps())
+
+    def _batched_outputs(self, params, X):
+        """Float64 outputs ``(n_tasks, n_rows, n_outputs)`` of batched parameters."""
+        module = self.module_
+        state = {name: value.double() for name, value in params.items()}
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                return batched_forward(module)(state, X.double()).cpu().numpy()
+        finally:
+            module.train(was_training)
+
     def _few_shot_score(self, X, y, sample_weight, task_ids):
         """Mean over tasks of the score after adapting to a seeded support set."""
         check_is_fitted(self)
@@ -462,7 +484,9 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
         return tags
 
 
-class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
+class MAMLClassifier(
+    ClassifierTargets, TransferClassifierMixin, ClassifierMixin, _BaseMAML
+):
     __doc__ = (
         """Model-agnostic meta-learning classifier (MAML, FOMAML, Meta-SGD, ANIL).
 
@@ -503,7 +527,6 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
         "n_way": [None, Interval(Integral, 2, None, closed="left")],
     }
     _criterion = nn.CrossEntropyLoss
-    _unit = " per class"
 
     def __init__(
         self,
@@ -562,111 +585,6 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
         )
         self.n_way = n_way
 
-    def _y_checks(self):
-        return {}
-
-    def _encode_targets(self, tasks, *, reset, classes=None):
-        """Pool targets, row slots, slot count, rows per (task, slot), slot
-        names for errors, and the number of outputs."""
-        y = tasks.y
-        check_classification_targets(y)
-        if self.n_way is None:
-            if reset:
-                labels = np.unique(y) if classes is None else np.unique(classes)
-                self.classes_ = labels
-            unknown = np.setdiff1d(np.unique(y), self.classes_)
-            if len(unknown):
-                raise ValueError(
-                    f"Labels {unknown.tolist()} are not among classes_ "
-                    f"{self.classes_.tolist()}; pass all labels as classes= on the "
-                    "first partial_fit."
-                )
-            slots = np.searchsorted(self.classes_, y)
-            n_slots = len(self.classes_)
-            counts = np.bincount(
-                tasks.task_codes * n_slots + slots, minlength=tasks.n_tasks * n_slots
-            ).reshape(tasks.n_tasks, n_slots)
-            classes_ = self.classes_
-
-            def slot_names(t, s):
-                return classes_[s]
-
-            return slots, slots, n_slots, counts, slot_names, n_slots
-
-        # Episodic: a slot is the rank of the class within its task.
-        pairs, pair_codes = np.unique(
-            np.stack([tasks.task_codes, np.unique(y, return_inverse=True)[1]]),
-            axis=1,
-            return_inverse=True,
-        )
-        first_of_task = np.searchsorted(pairs[0], pairs[0])
-        ranks = np.arange(pairs.shape[1]) - first_of_task
-        slots = ranks[pair_codes.ravel()]
-        n_slots = int(ranks.max()) + 1
-        counts = np.bincount(
-            tasks.task_codes * n_slots + slots, minlength=tasks.n_tasks * n_slots
-        ).reshape(tasks.n_tasks, n_slots)
-        n_classes = (counts > 0).sum(1)
-        if (n_classes < self.n_way).any():
-            t = int(np.argmax(n_classes < self.n_way))
-            raise ValueError(
-                f"{tasks.task_name(t)} has {n_classes[t]} classes but n_way="
-                f"{self.n_way} are needed for each episode; use a smaller n_way or "
-                "drop the task."
-            )
-
-        def slot_names(t, s):
-            return y[np.argmax((tasks.task_codes == t) & (slots == s))]
-
-        if reset:
-            self.__dict__.pop("classes_", None)
-        return slots, slots, n_slots, counts, slot_names, self.n_way
-
-    def _encode_episodes(self, ys, names):
-        """`_encode_episode` of many support sets; one pass in the shared space."""
-        y = np.concatenate(ys)
-        check_classification_targets(y)
-        if self.n_way is not None:
-            return super()._encode_episodes(ys, names)
-        codes = np.searchsorted(self.classes_, y)
-        known = self.classes_[np.minimum(codes, len(self.classes_) - 1)] == y
-        if not known.all():
-            episode = np.searchsorted(
-                np.cumsum([len(y_i) for y_i in ys]), np.argmin(known), side="right"
-            )
-            self._encode_episode(ys[episode], names[episode])  # raises, naming it
-        bounds = np.cumsum([len(y_i) for y_i in ys])[:-1]
-        return [(c, self.classes_) for c in np.split(codes, bounds)]
-
-    def _encode_episode(self, y, name):
-        """Class codes of a support set, and the labels its outputs decode to."""
-        labels, codes = np.unique(y, return_inverse=True)
-        if self.n_way is None:
-            unknown = np.setdiff1d(labels, self.classes_)
-            if len(unknown):
-                raise ValueError(
-                    f"{name} has labels {unknown.tolist()} that are not among "
-                    f"classes_ {self.classes_.tolist()} seen in training; in the "
-                    "shared label space adapt only takes known labels (set n_way "
-                    "for new classes)."
-                )
-            return np.searchsorted(self.classes_, y), self.classes_
-        if len(labels) > self.n_way:
-            raise ValueError(
-                f"{name} has {len(labels)} classes but the model is "
-                f"{self.n_way}-way: adapt takes at most n_way={self.n_way} classes."
-            )
-        return codes, labels
-
-    def _encode_support(self, y):
-        check_classification_targets(y)
-        codes, labels = self._encode_episode(y, "The support set")
-        extra = {} if self.n_way is None else {"classes_": labels}
-        return torch.as_tensor(codes), extra
-
-    def _decode(self, outputs, labels):
-        return labels[np.argmax(outputs[:, : len(labels)], axis=1)]
-
     def _class_scores(self, X):
         X = self._validate_inference_X(X)
         if self.n_way is not None and not hasattr(self, "adapted_params_"):
@@ -689,7 +607,9 @@ class MAMLClassifier(TransferClassifierMixin, ClassifierMixin, _BaseMAML):
         return tags
 
 
-class MAMLRegressor(TransferRegressorMixin, RegressorMixin, _BaseMAML):
+class MAMLRegressor(
+    RegressorTargets, TransferRegressorMixin, RegressorMixin, _BaseMAML
+):
     __doc__ = (
         """Model-agnostic meta-learning regressor (MAML, FOMAML, Meta-SGD, ANIL).
 
@@ -726,43 +646,6 @@ class MAMLRegressor(TransferRegressorMixin, RegressorMixin, _BaseMAML):
     )
 
     _criterion = nn.MSELoss
-    _unit = ""
-
-    def _y_checks(self):
-        return {"y_numeric": True, "multi_output": True}
-
-    def _encode_targets(self, tasks, *, reset):
-        y = tasks.y.astype(np.float64, copy=False)
-        n_outputs = 1 if y.ndim == 1 else y.shape[1]
-        if reset:
-            self._y_ndim = y.ndim
-            self.n_outputs_ = n_outputs
-        elif n_outputs != self.n_outputs_:
-            raise ValueError(
-                f"y has {n_outputs} outputs but the model was fitted with "
-                f"{self.n_outputs_}."
-            )
-        counts = np.bincount(tasks.task_codes, minlength=tasks.n_tasks)[:, None]
-        slots = np.zeros(len(y), dtype=np.int64)
-        targets = self._standardize_y(y.reshape(len(y), -1))
-        return targets, slots, 1, counts, None, n_outputs
-
-    def _encode_episode(self, y, name):
-        """Standardised float32 targets of a support set, 2-D."""
-        y = np.asarray(y).reshape(len(y), -1)
-        if y.shape[1] != self.n_outputs_:
-            raise ValueError(
-                f"{name} has {y.shape[1]} outputs but the model was fitted with "
-                f"{self.n_outputs_}."
-            )
-        return np.asarray(self._standardize_y(y), dtype=np.float32), None
-
-    def _encode_support(self, y):
-        return torch.as_tensor(self._encode_episode(y, "The support set")[0]), {}
-
-    def _decode(self, outputs, labels):
-        outputs = self._unstandardize_y(outputs)
-        return outputs.ravel() if self._y_ndim == 1 else outputs
 
     def score(self, X, y, sample_weight=None, task_ids=None):
         if task_ids is None:

@@ -116,7 +116,9 @@ def sample_episodes(
     device = pool.X.device
     n_total = k_shot + n_query
     if tasks is None:
-        tasks = torch.randint(pool.n_tasks, (n_tasks,), generator=generator, device=device)
+        tasks = torch.randint(
+            pool.n_tasks, (n_tasks,), generator=generator, device=device
+        )
     tasks = tasks.unsqueeze(1)
     n_slots = pool.counts.shape[1]
     if n_way is None:
@@ -136,9 +138,7 @@ def sample_episodes(
     n_support = torch.minimum(k, (counts - 1).clamp_min(0))
     steps = torch.arange(n_total, device=device)
     support_part = steps < k_shot
-    rank = torch.where(
-        support_part, steps, n_support.unsqueeze(-1) + steps - k_shot
-    )
+    rank = torch.where(support_part, steps, n_support.unsqueeze(-1) + steps - k_shot)
     valid = torch.where(
         support_part,
         steps < n_support.unsqueeze(-1),

@@ -83,20 +83,27 @@ def test_bad_tasks_are_refused_naming_the_task():
         est.fit(tasks)
     with pytest.raises(ValueError, match="task list is empty"):
         est.fit([])
-    tasks = _class_tasks()
-    tasks[3] = (tasks[3][0][:6], tasks[3][1][:6])
-    with pytest.raises(
-        ValueError, match=r"task 3, class 0, has 3 rows .* smaller k_shot"
-    ):
-        est.fit(tasks)
     X, y, _ = make_related_classification_tasks(n_tasks=4, random_state=0)
     t = np.repeat(["north", "south", "east", "west"], len(X) // 4)
     X[len(X) // 2 + 1, 0] = np.inf
     with pytest.raises(ValueError, match="task 'east' contains NaN or infinity"):
         est.fit(X, y, task_ids=t)
+
+
+def test_short_tasks_give_the_rows_they_have_and_single_rows_are_left_out():
+    # A class of 3 rows for k_shot + n_query = 6: the task trains with what it
+    # has (one warning counts such tasks); a task of one row is left out.
+    est = MAMLClassifier(k_shot=3, **FAST)
+    tasks = _class_tasks()
+    tasks[3] = (tasks[3][0][:6], tasks[3][1][:6])
+    with pytest.warns(UserWarning, match="1 of 4 tasks have fewer than k_shot"):
+        est.fit(tasks)
+    assert est.n_iter_ == FAST["max_iter"]
     reg = MAMLRegressor(k_shot=5, **FAST)
-    with pytest.raises(ValueError, match="task 1 has 5 rows but k_shot \\+ n_query"):
-        reg.fit(np.zeros((30, 2)), np.zeros(30), task_ids=[0] * 25 + [1] * 5)
+    X = np.random.default_rng(0).normal(size=(31, 2))
+    with pytest.warns(UserWarning, match="1 of 3 tasks .* 1 with a single row are"):
+        reg.fit(X, X[:, 0], task_ids=[0] * 25 + [1] * 5 + [2])
+    np.testing.assert_array_equal(reg.predict(X[:2]).shape, (2,))
 
 
 def test_adapt_refuses_unknown_labels_and_too_many_classes():

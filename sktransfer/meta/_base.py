@@ -1,0 +1,878 @@
+"""Shared mechanics of the meta-learners: label spaces, task folds, closed-form fits."""
+
+import copy
+import math
+import warnings
+from contextlib import nullcontext
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    ClassifierMixin,
+    _fit_context,
+    clone,
+    is_classifier,
+    is_regressor,
+)
+from sklearn.model_selection import GroupKFold, KFold, cross_val_predict
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+
+from sktransfer.base import (
+    BaseTransferEstimator,
+    TransferClassifierMixin,
+    resolve_device,
+    restore_on_error,
+    torch_seed,
+    uses_global_rng,
+)
+from sktransfer.meta._docstrings import SCORE_DOC
+from sktransfer.meta._engine import (
+    ClosedFormNet,
+    ClosedFormTrainer,
+    MetaProgressBar,
+    pooled_loss,
+    stack_episodes,
+)
+from sktransfer.meta._episodes import EpisodeBatchMixin
+from sktransfer.meta._heads import StackedNetwork
+from sktransfer.model_selection._few_shot import few_shot_score
+from sktransfer.tasks._sampling import build_pool, sample_episodes
+from sktransfer.tasks._taskset import TaskSet
+
+
+# -- label spaces ---------------------------------------------------------------
+class ClassifierTargets:
+    """Targets of the meta-learning classifiers, in both label spaces.
+
+    Shared label space (``n_way=None``): a row's slot is its global class code.
+    Episodic (``n_way`` set): a slot is the rank of the class within its task,
+    and an episode's outputs are remapped to the support set's own labels.
+    """
+
+    _unit = " per class"
+
+    def _y_checks(self):
+        return {}
+
+    def _encode_targets(self, tasks, *, reset, classes=None):
+        """Pool targets, row slots, slot count, rows per (task, slot), slot
+        names for errors, and the number of outputs."""
+        y = tasks.y
+        check_classification_targets(y)
+        if self.n_way is None:
+            if reset:
+                labels = np.unique(y) if classes is None else np.unique(classes)
+                self.classes_ = labels
+            unknown = np.setdiff1d(np.unique(y), self.classes_)
+            if len(unknown):
+                raise ValueError(
+                    f"Labels {unknown.tolist()} are not among classes_ "
+                    f"{self.classes_.tolist()}; pass all labels as classes= on the "
+                    "first partial_fit."
+                )
+            slots = np.searchsorted(self.classes_, y)
+            n_slots = len(self.classes_)
+            counts = np.bincount(
+                tasks.task_codes * n_slots + slots, minlength=tasks.n_tasks * n_slots
+            ).reshape(tasks.n_tasks, n_slots)
+            classes_ = self.classes_
+
+            def slot_names(t, s):
+                return classes_[s]
+
+            return slots, slots, n_slots, counts, slot_names, n_slots
+
+        slots, n_slots = episodic_slots(tasks.task_codes, y)
+        counts = np.bincount(
+            tasks.task_codes * n_slots + slots, minlength=tasks.n_tasks * n_slots
+        ).reshape(tasks.n_tasks, n_slots)
+        n_classes = (counts > 0).sum(1)
+        if (n_classes < self.n_way).any():
+            t = int(np.argmax(n_classes < self.n_way))
+            raise ValueError(
+                f"{tasks.task_name(t)} has {n_classes[t]} classes but n_way="
+                f"{self.n_way} are needed for each episode; use a smaller n_way or "
+                "drop the task."
+            )
+
+        def slot_names(t, s):
+            return y[np.argmax((tasks.task_codes == t) & (slots == s))]
+
+        if reset:
+            self.__dict__.pop("classes_", None)
+        return slots, slots, n_slots, counts, slot_names, self.n_way
+
+    def _encode_episodes(self, ys, names):
+        """`_encode_episode` of many support sets; one pass in the shared space."""
+        y = np.concatenate(ys)
+        check_classification_targets(y)
+        if self.n_way is not None:
+            return [
+                self._encode_episode(y_i, name)
+                for y_i, name in zip(ys, names, strict=True)
+            ]
+        codes = np.searchsorted(self.classes_, y)
+        known = self.classes_[np.minimum(codes, len(self.classes_) - 1)] == y
+        if not known.all():
+            episode = np.searchsorted(
+                np.cumsum([len(y_i) for y_i in ys]), np.argmin(known), side="right"
+            )
+            self._encode_episode(ys[episode], names[episode])  # raises, naming it
+        bounds = np.cumsum([len(y_i) for y_i in ys])[:-1]
+        return [(c, self.classes_) for c in np.split(codes, bounds)]
+
+    def _encode_episode(self, y, name):
+        """Class codes of a support set, and the labels its outputs decode to."""
+        labels, codes = np.unique(y, return_inverse=True)
+        if self.n_way is None:
+            unknown = np.setdiff1d(labels, self.classes_)
+            if len(unknown):
+                raise ValueError(
+                    f"{name} has labels {unknown.tolist()} that are not among "
+                    f"classes_ {self.classes_.tolist()} seen in training; in the "
+                    "shared label space adapt only takes known labels (set n_way "
+                    "for new classes)."
+                )
+            return np.searchsorted(self.classes_, y), self.classes_
+        if len(labels) > self.n_way:
+            raise ValueError(
+                f"{name} has {len(labels)} classes but the model is "
+                f"{self.n_way}-way: adapt takes at most n_way={self.n_way} classes."
+            )
+        return codes, labels
+
+    def _encode_support(self, y):
+        check_classification_targets(y)
+        codes, labels = self._encode_episode(y, "The support set")
+        extra = {} if self.n_way is None else {"classes_": labels}
+        return torch.as_tensor(codes), extra
+
+    def _decode(self, outputs, labels):
+        return labels[np.argmax(outputs[:, : len(labels)], axis=1)]
+
+
+class RegressorTargets:
+    """Targets of the meta-learning regressors, standardised inside."""
+
+    _unit = ""
+
+    def _y_checks(self):
+        return {"y_numeric": True, "multi_output": True}
+
+    def _encode_targets(self, tasks, *, reset):
+        y = tasks.y.astype(np.float64, copy=False)
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        if reset:
+            self._y_ndim = y.ndim
+            self.n_outputs_ = n_outputs
+        elif n_outputs != self.n_outputs_:
+            raise ValueError(
+                f"y has {n_outputs} outputs but the model was fitted with "
+                f"{self.n_outputs_}."
+            )
+        counts = np.bincount(tasks.task_codes, minlength=tasks.n_tasks)[:, None]
+        slots = np.zeros(len(y), dtype=np.int64)
+        y = self._standardize_y(y.reshape(len(y), -1))
+        return y, slots, 1, counts, None, n_outputs
+
+    def _encode_episode(self, y, name):
+        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        if y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"{name} has {y.shape[1]} outputs but the model was fitted with "
+                f"{self.n_outputs_}."
+            )
+        return self._standardize_y(y).astype(np.float32), None
+
+    def _encode_episodes(self, ys, names):
+        return [
+            self._encode_episode(y_i, name) for y_i, name in zip(ys, names, strict=True)
+        ]
+
+    def _encode_support(self, y):
+        return torch.as_tensor(self._encode_episode(y, "The support set")[0]), {}
+
+    def _decode(self, outputs, labels):
+        outputs = self._unstandardize_y(outputs)
+        return outputs.ravel() if self._y_ndim == 1 else outputs
+
+
+def usable_tasks(counts, tasks, k, q, unit):
+    """Tasks that can give a support and a query row; warn once of short ones.
+
+    ``counts`` are the rows per (task, slot). A task with fewer than ``k + q``
+    rows in a slot contributes the rows it has (the sampler pads with weight
+    0); a task of a single row is left out. Returns a boolean mask of tasks.
+    """
+    usable = counts.sum(1) >= 2
+    if not usable.any():
+        raise ValueError(
+            f"No task has two rows or more (n_samples = {int(counts.sum())}): "
+            "meta-training needs a support and a query row per task."
+        )
+    short = ((counts > 0) & (counts < k + q)).any(1) & usable
+    if short.any() or not usable.all():
+        warnings.warn(
+            f"{int(short.sum())} of {tasks.n_tasks} tasks have fewer than "
+            f"k_shot + n_query = {k + q} rows{unit} and contribute the rows they "
+            f"have; {int((~usable).sum())} with a single row are left out of "
+            "meta-training.",
+            UserWarning,
+            stacklevel=5,
+        )
+    return usable
+
+
+def episodic_slots(task_codes, y):
+    """The rank of every row's class within its task, and the number of ranks."""
+    pairs, pair_codes = np.unique(
+        np.stack([task_codes, np.unique(y, return_inverse=True)[1].ravel()]),
+        axis=1,
+        return_inverse=True,
+    )
+    first_of_task = np.searchsorted(pairs[0], pairs[0])
+    ranks = np.arange(pairs.shape[1]) - first_of_task
+    return ranks[pair_codes.ravel()], int(ranks.max()) + 1
+
+
+# -- the closed-form family -------------------------------------------------------
+class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
+    """Shared implementation of the meta-learners that adapt in closed form.
+
+    A subclass provides ``_kinds(n_inputs, n_outputs, n_members, prior_mean)``,
+    the model kinds to train by name (`RidgeMembers` or `ProtoMembers`), and
+    ``_combine(outputs, weights)``, how the kinds' outputs make one
+    prediction; with two kinds, the weights are chosen on the held-out folds.
+    ``fit`` trains ``n_folds + 1`` members of every kind side by side, in one
+    vectorised pass: one per fold of the tasks (trained without it and scored
+    on it every epoch) and the last on every task; the epoch where the folds
+    score best, pooled, chooses each kind's final weights (`ClosedFormTrainer`).
+    """
+
+    __metadata_request__fit = {"task_ids": True}
+    __metadata_request__partial_fit = {"task_ids": True}
+    __metadata_request__score = {"task_ids": True}
+
+    _parameter_constraints: dict = {
+        "module": [None, type, nn.Module],
+        "module_params": [None, dict],
+        "hidden_layer_sizes": ["array-like"],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "meta_lr": [Interval(Real, 0, None, closed="neither")],
+        "meta_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "k_shot": [Interval(Integral, 1, None, closed="left")],
+        "n_query": [None, Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "cv": [Interval(Integral, 2, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "standardize": ["boolean"],
+        "device": [str],
+        "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [None, list],
+    }
+
+    # The heads' parameters learn at this multiple of ``meta_lr``; the learned
+    # network's weights at ``meta_lr`` with this weight decay (AdamW).
+    _head_lr_factor = 5.0
+    _weight_decay = 1e-4
+    # An epoch: a pass of meta-batches over the tasks, at least this many steps.
+    _min_epoch = 50
+
+    # -- fitted state ------------------------------------------------------------
+    @property
+    def history_(self):
+        """skorch ``History``: one row per epoch."""
+        return self.net_.history
+
+    @property
+    def module_(self):
+        """The learned network (feature map or embedding), an ``nn.Module``.
+
+        None when the model has no learned part.
+        """
+        kinds = self.net_.module_.kinds
+        if "learned" not in kinds:
+            return None
+        return kinds["learned"].body.member(0)
+
+    # -- fit ---------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, task_ids=None):
+        """Meta-train on tasks.
+
+        Parameters
+        ----------
+        X : sequence of (X_i, y_i) pairs, TaskSet or array-like of shape \
+                (n_samples, n_features)
+            The tasks: pairs (or a `TaskSet`), or flat rows with ``task_ids``,
+            or one task's rows.
+        y : array-like of shape (n_samples,), default=None
+            Targets of the flat forms; ``None`` when ``X`` holds the tasks.
+        task_ids : array-like of shape (n_samples,), default=None
+            Task label of each row of the flat form. Without it the whole
+            set is one task.
+
+        Returns
+        -------
+        self : object
+            The meta-trained estimator.
+        """
+        with restore_on_error(self):
+            return self._fit(X, y, task_ids, reset=True, n_iterations=self.max_iter)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, task_ids=None, **kwargs):
+        """One epoch of meta-training on the given tasks.
+
+        The first call initialises the model like `fit`, without early
+        stopping; later calls go on from the current weights.
+
+        Parameters
+        ----------
+        X : sequence of (X_i, y_i) pairs, TaskSet or array-like of shape \
+                (n_samples, n_features)
+            The tasks, in any of the forms `fit` accepts.
+        y : array-like of shape (n_samples,), default=None
+            Targets of the flat forms.
+        task_ids : array-like of shape (n_samples,), default=None
+            Task label of each row of the flat form.
+        **kwargs : dict
+            ``classes`` for classifiers: all labels of the shared label space,
+            needed on the first call when later calls bring new labels.
+
+        Returns
+        -------
+        self : object
+            The estimator after one more epoch.
+        """
+        reset = not hasattr(self, "net_")
+        with restore_on_error(self):
+            return self._fit(X, y, task_ids, reset=reset, n_iterations=None, **kwargs)
+
+    def _fit(self, X, y, task_ids, *, reset, n_iterations, **kwargs):
+        tasks, single = self._validate_tasks(X, y, task_ids, reset=reset)
+        self._check_base_estimator()
+        if reset:
+            self._random_seed = self._draw_seed(self._make_rng())
+            self._fit_standardization(tasks.X, tasks.y if is_regressor(self) else None)
+            base = self._fit_base_estimator(tasks, single)
+        else:
+            base = self._base_predictions(tasks.X)
+        inputs = self._head_inputs(tasks.X, base)
+        targets, slots, n_slots, counts, _, n_outputs = self._encode_targets(
+            tasks, reset=reset, **kwargs
+        )
+        usable = usable_tasks(
+            counts,
+            tasks,
+            self.k_shot,
+            self.k_shot if self.n_query is None else self.n_query,
+            self._unit,
+        )
+        device = resolve_device(self.device)
+        k = self.k_shot
+        q = self.k_shot if self.n_query is None else self.n_query
+        n_way = getattr(self, "n_way", None)
+        cross_validate = reset and self.early_stopping and n_iterations is not None
+        if single and n_way is None:
+            warnings.warn(
+                f"{type(self).__name__} was fitted on a single task: meta-learning "
+                "learns from many tasks (pass task_ids= with the flat arrays, or a "
+                "list of (X, y) pairs). Early stopping, which holds out whole tasks, "
+                f"is off: training runs max_iter={self.max_iter} meta-iterations.",
+                UserWarning,
+                stacklevel=3,
+            )
+            cross_validate = False
+        folds = self._folds(tasks, usable, single, slots) if cross_validate else []
+
+        if reset:
+            with torch_seed(self._random_seed, device):
+                net = ClosedFormNet(
+                    self._kinds(
+                        inputs.shape[1],
+                        n_outputs,
+                        len(folds) + 1,
+                        self._prior_mean(inputs, targets, n_outputs),
+                    )
+                )
+            self.net_ = self._engine(net, device)
+            self.n_iter_ = 0
+            self.__dict__.pop("best_iteration_", None)
+        self.__dict__.pop("adapted_", None)
+
+        units = self._units(tasks, single, slots)
+        rows = np.isin(tasks.task_codes, np.flatnonzero(usable))
+        held_out = [np.isin(units, fold) for fold in folds]
+
+        def pool(selected):
+            return self._pool(inputs, tasks, selected, targets, slots, n_slots, device)
+
+        pools = [pool(rows & ~held) for held in held_out] + [pool(rows)]
+        valid = None
+        if folds:
+            generator = torch.Generator(device=device).manual_seed(self._random_seed)
+            valid = self._validation_episodes(
+                [pool(rows & held) for held in held_out], k, q, n_way, generator
+            )
+        engine = self.net_
+        epoch = max(
+            math.ceil(int(usable.sum()) / self.meta_batch_size), self._min_epoch
+        )
+        engine.episode = {
+            "n_iterations": epoch if n_iterations is None else n_iterations,
+            "meta_batch_size": self.meta_batch_size,
+            "k_shot": k,
+            "n_query": q,
+            "n_way": n_way,
+            "random_support_size": True,
+            "patience": self.n_iter_no_change,
+            "tol": self.tol,
+        }
+        engine.iterations_per_epoch_ = epoch
+        engine.generator_ = torch.Generator(device=device).manual_seed(
+            self._random_seed + self.n_iter_
+        )
+        seeded = (
+            torch_seed(self._random_seed + self.n_iter_, device)
+            if uses_global_rng(engine.module_)
+            else nullcontext()
+        )
+        n_epochs = len(engine.history)
+        with seeded:
+            engine.partial_fit({"train": pools, "valid": valid})
+        del engine.generator_
+        self.n_iter_ += sum(
+            row["train_batch_count"] for row in engine.history[n_epochs:]
+        )
+        if folds:
+            best = engine.keep_best()
+            self.best_iteration_ = {name: it for name, (it, _) in best.items()}
+            self.kind_weights_ = self._choose_weights(
+                {name: out for name, (_, out) in best.items()}, valid[1]
+            )
+        elif reset:
+            kinds = list(engine.module_.kinds)
+            self.kind_weights_ = dict.fromkeys(kinds, 1.0 / len(kinds))
+        self._inference_net = copy.deepcopy(engine.module_).double().eval()
+        return self
+
+    def _engine(self, net, device):
+        """The skorch engine: AdamW, the learned network at ``meta_lr`` with
+        weight decay, the heads at a higher rate without."""
+        callbacks = list(self.callbacks or [])
+        if self.verbose:
+            callbacks.append(("progress_bar", MetaProgressBar()))
+        return ClosedFormTrainer(
+            net,
+            criterion=nn.MSELoss,
+            optimizer=torch.optim.AdamW,
+            lr=self.meta_lr * self._head_lr_factor,
+            optimizer__weight_decay=0.0,
+            optimizer__param_groups=[
+                ("*.body.*", {"lr": self.meta_lr, "weight_decay": self._weight_decay})
+            ],
+            train_split=None,
+            callbacks=callbacks,
+            device=device,
+            verbose=int(self.verbose >= 2),
+        ).initialize()
+
+    # -- tasks, folds and episodes -------------------------------------------------
+    def _units(self, tasks, single, slots):
+        """The cross-validation unit of every row: its task, or its class when
+        the classes of one episodic task are what must generalise."""
+        if single and getattr(self, "n_way", None) is not None:
+            return slots
+        return tasks.task_codes
+
+    def _folds(self, tasks, usable, single, slots):
+        """The units (tasks, or classes) each fold of early stopping holds out."""
+        n_way = getattr(self, "n_way", None)
+        if single and n_way is not None:
+            units = np.unique(slots)
+            n_folds = min(self.cv, len(units) // n_way)
+            if n_folds < 2 or len(units) - math.ceil(len(units) / n_folds) < n_way:
+                raise ValueError(
+                    "early_stopping holds out classes for validation: with "
+                    f"{len(units)} classes and n_way={n_way} there are too few for "
+                    "two folds of at least n_way classes each. Give more classes, "
+                    "or set early_stopping=False."
+                )
+        else:
+            units = np.flatnonzero(usable)
+            n_folds = min(self.cv, len(units))
+            if n_folds < 2:
+                raise ValueError(
+                    "early_stopping holds out whole tasks for validation: it needs "
+                    f"at least 2 tasks, got {len(units)}. Give task_ids, or set "
+                    "early_stopping=False."
+                )
+        order = np.random.RandomState(self._random_seed).permutation(units)
+        return [np.sort(order[f::n_folds]) for f in range(n_folds)]
+
+    def _validation_episodes(self, pools, k, q, n_way, generator):
+        """Fixed episodes of every fold's held-out units, support sizes k/4, k/2, k.
+
+        The last member (trained on every task) gets weight-0 copies of the
+        first fold's episodes, so that all members stack.
+        """
+        sizes = sorted({max(1, k // 4), max(1, k // 2), k})
+        n_episodes = len(sizes) * max(16, max(pool.n_tasks for pool in pools))
+        support_size = torch.as_tensor(
+            np.resize(sizes, n_episodes), device=pools[0].X.device
+        )
+        episodes = [
+            sample_episodes(
+                pool,
+                n_episodes,
+                k,
+                q,
+                n_way=n_way,
+                generator=generator,
+                support_size=support_size,
+            )
+            for pool in pools
+        ]
+        support, query = episodes[0]
+        episodes.append(
+            (
+                (*support[:2], torch.zeros_like(support[2])),
+                (*query[:2], torch.zeros_like(query[2])),
+            )
+        )
+        return stack_episodes(episodes)
+
+    def _pool(self, inputs, tasks, rows, targets, slots, n_slots, device):
+        """Device-resident pool of the selected rows, task codes made dense."""
+        codes = tasks.task_codes[rows]
+        dense = np.unique(codes, return_inverse=True)[1].ravel()
+        slots = slots[rows]
+        if getattr(self, "n_way", None) is not None:
+            # Ranks among the classes left in the pool, without gaps.
+            slots, n_slots = episodic_slots(dense, slots)
+        return build_pool(
+            inputs[rows],
+            targets[rows],
+            dense,
+            slots,
+            int(dense.max()) + 1,
+            n_slots,
+            device=device,
+            dtype=torch.float32,
+            shuffle=np.random.RandomState(self._random_seed),
+        )
+
+    def _prior_mean(self, inputs, targets, n_outputs):
+        """Least-squares fit of the targets on ``[x, 1]``: where the prior starts.
+
+        With a base estimator the fit is of what its prediction leaves. None in
+        the episodic label space, where classes differ between tasks.
+        """
+        if getattr(self, "n_way", None) is not None:
+            return None
+        if is_classifier(self):
+            targets = np.eye(n_outputs)[targets]
+        targets = targets.reshape(len(inputs), -1)
+        n_base = self._n_base_columns()
+        if n_base:
+            targets = targets - base_targets(
+                inputs[:, -n_base:], n_outputs, is_classifier(self)
+            )
+        design = np.hstack([inputs, np.ones((len(inputs), 1))])
+        gram = design.T @ design + 1e-3 * len(inputs) * np.eye(design.shape[1])
+        return np.linalg.solve(gram, design.T @ targets)
+
+    def _choose_weights(self, outputs, query):
+        """Weights of the kinds' predictions that score best on the held-out folds.
+
+        A grid of 21 weights for two kinds (0, 0.05, ..., 1 on the first),
+        each kind's fold models taken at its own best epoch; the pooled loss
+        of `_combine` decides.
+        """
+        names = list(outputs)
+        if len(names) == 1:
+            return {names[0]: 1.0}
+        last = next(iter(outputs.values())).shape[0]
+        target, weight = query[1][:last], query[2][:last]
+        losses = []
+        grid = np.linspace(0.0, 1.0, 21)
+        for w in grid:
+            weights = {names[0]: w, names[1]: 1.0 - w}
+            combined, _ = self._combine(
+                {name: (out, None) for name, out in outputs.items()}, weights
+            )
+            losses.append(
+                float(pooled_loss(combined, target, weight, is_classifier(self)))
+            )
+        w = float(grid[int(np.argmin(losses))])
+        return {names[0]: w, names[1]: 1.0 - w}
+
+    def _stacked_network(self, n_inputs, n_members):
+        """``n_members`` freshly initialised copies of the learned network."""
+        return StackedNetwork(
+            [self._build_module(n_inputs, self.n_components) for _ in range(n_members)]
+        )
+
+    # -- base estimator ------------------------------------------------------------
+    def _check_base_estimator(self):
+        base = getattr(self, "base_estimator", None)
+        if base is None:
+            return
+        if getattr(self, "n_way", None) is not None:
+            raise ValueError(
+                "base_estimator needs the shared label space: a pooled model cannot "
+                "predict the new classes of episodic (n_way) tasks."
+            )
+
+    def _fit_base_estimator(self, tasks, single):
+        """Out-of-fold predictions of ``base_estimator`` on the training rows.
+
+        The folds are folds of tasks (of rows for a single task); the model
+        refitted on every row, ``base_estimator_``, serves prediction. None
+        without a base estimator.
+        """
+        base = getattr(self, "base_estimator", None)
+        self.__dict__.pop("base_estimator_", None)
+        if base is None:
+            return None
+        n_folds = min(self.cv, tasks.n_tasks)
+        if single or n_folds < 2:
+            splitter, groups = KFold(min(self.cv, len(tasks.X))), None
+        else:
+            splitter, groups = GroupKFold(n_folds), tasks.task_codes
+        method = "predict_proba" if is_classifier(self) else "predict"
+        out = cross_val_predict(
+            clone(base), tasks.X, tasks.y, groups=groups, cv=splitter, method=method
+        )
+        self.base_estimator_ = clone(base).fit(tasks.X, tasks.y)
+        return out
+
+    def _base_predictions(self, X):
+        """``base_estimator_``'s predictions (probabilities for classes), or None."""
+        base = getattr(self, "base_estimator_", None)
+        if base is None:
+            return None
+        return base.predict_proba(X) if is_classifier(self) else base.predict(X)
+
+    def _n_base_columns(self):
+        """Columns the base estimator adds to the head's inputs."""
+        if getattr(self, "base_estimator", None) is None:
+            return 0
+        if not is_classifier(self):
+            return self.n_outputs_
+        return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    def _head_inputs(self, X, base):
+        """The head's inputs: standardised ``X``, then the base predictions in
+        the model's units (standardised targets, or log-odds of the classes).
+
+        These last columns are also the head's offset (see `RidgeMembers`).
+        """
+        X = self._standardize_X(np.asarray(X, dtype=np.float64))
+        if base is None:
+            return X
+        base = np.asarray(base, dtype=np.float64)
+        if not is_classifier(self):
+            columns = self._standardize_y(base.reshape(len(base), -1))
+        else:
+            log_proba = np.log(np.clip(base, 1e-6, 1.0))
+            columns = (
+                log_proba[:, 1:] - log_proba[:, :1]
+                if log_proba.shape[1] == 2
+                else log_proba - log_proba.mean(1, keepdims=True)
+            )
+        return np.hstack([X, columns])
+
+    def _episode_inputs(self, X):
+        """The head's inputs for validated rows in the user's units (float64)."""
+        return self._head_inputs(X, self._base_predictions(X))
+
+    # -- adaptation and prediction ---------------------------------------------------
+    def adapt(self, X, y):
+        """Solve the head for a new task's support set, in closed form.
+
+        Always starts from the meta-learned prior, never from a previous
+        adaptation. Later calls to `predict` use the posterior.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The support set's features.
+        y : array-like of shape (n_samples,)
+            The support set's targets.
+
+        Returns
+        -------
+        self : object
+            The adapted estimator.
+        """
+        check_is_fitted(self)
+        with restore_on_error(self):
+            X, y = validate_data(
+                self, X, y, reset=False, dtype=np.float64, **self._y_checks()
+            )
+            target, extra = self._encode_support(y)
+            device = self._device_of_module()
+            self.adapted_ = self._adapt_batch(
+                torch.as_tensor(self._episode_inputs(X), device=device)[None],
+                target.to(device)[None],
+                torch.ones((1, len(X)), device=device),
+            )
+            for name, value in extra.items():
+                setattr(self, name, value)
+        return self
+
+    def _device_of_module(self):
+        return next(self._inference_net.parameters()).device
+
+    def _adapt_batch(self, X, y, weight):
+        """Every kind's posterior for many support sets, in float64."""
+        X = X.double().unsqueeze(0)
+        y = y.unsqueeze(0)
+        y = y.double() if y.is_floating_point() else y
+        weight = weight.double().unsqueeze(0)
+        with torch.no_grad():
+            return {
+                name: kind.posterior(X, y, weight)
+                for name, kind in self._inference_net.kinds.items()
+            }
+
+    def _outputs(self, adapted, X):
+        """The combined outputs, and variances, ``(n_tasks, n_rows, ...)``.
+
+        ``adapted`` None predicts from the prior (one task).
+        """
+        kinds = self._inference_net.kinds
+        X = X.double().unsqueeze(0)
+        with torch.no_grad():
+            outputs = {
+                name: kind.predict(
+                    kind.prior() if adapted is None else adapted[name], X
+                )
+                for name, kind in kinds.items()
+            }
+        mean, var = self._combine(outputs, self.kind_weights_)
+        return mean[0], None if var is None else var[0]
+
+    def _batched_outputs(self, adapted, X):
+        return self._outputs(adapted, X)[0].cpu().numpy()
+
+    def _predict_rows(self, X):
+        """Combined outputs and variances (or None) for validated ``X``."""
+        inputs = torch.as_tensor(
+            self._episode_inputs(X), device=self._device_of_module()
+        )
+        adapted = getattr(self, "adapted_", None)
+        batch_size = self.batch_size or len(inputs) or 1
+        means, variances = [], []
+        for start in range(0, len(inputs), batch_size):
+            mean, var = self._outputs(adapted, inputs[None, start : start + batch_size])
+            means.append(mean[0].cpu().numpy())
+            variances.append(None if var is None else var[0].cpu().numpy())
+        if not means:
+            return np.empty((0, self._n_outputs())), np.empty(0)
+        var = None if variances[0] is None else np.concatenate(variances)
+        return np.concatenate(means), var
+
+    def _few_shot_score(self, X, y, sample_weight, task_ids):
+        """Mean over tasks of the score after adapting to a seeded support set."""
+        check_is_fitted(self)
+        X, y = validate_data(
+            self, X, y, reset=False, dtype=np.float64, **self._y_checks()
+        )
+        return few_shot_score(
+            self,
+            TaskSet.from_arrays(X, y, task_ids),
+            k_shot=self.k_shot,
+            random_state=self.random_state,
+            sample_weight=sample_weight,
+        ).mean
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "adapted_" in state:
+            state["adapted_"] = _to_device(state["adapted_"], "cpu")
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "adapted_" in state:
+            self.adapted_ = _to_device(self.adapted_, self._device_of_module())
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def base_targets(columns, n_outputs, classification):
+    """What the base predictions (the last input columns) say of the targets.
+
+    Regression: the predictions themselves. Classification: the class
+    probabilities of the offset logits (log-odds of class 1 for two classes).
+    """
+    if not classification:
+        return columns
+    if n_outputs == 2 and columns.shape[1] == 1:
+        columns = np.hstack([np.zeros_like(columns), columns])
+    columns = columns - columns.max(1, keepdims=True)
+    proba = np.exp(columns)
+    return proba / proba.sum(1, keepdims=True)
+
+
+def _to_device(value, device):
+    """Tensors in (named) tuples and dicts, moved to ``device``."""
+    if torch.is_tensor(value):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    if isinstance(value, tuple):
+        moved = [_to_device(v, device) for v in value]
+        return type(value)(*moved) if hasattr(value, "_fields") else tuple(moved)
+    return value
+
+
+class ClosedFormClassifierMixin(
+    ClassifierTargets, TransferClassifierMixin, ClassifierMixin
+):
+    """Classes from the closed-form kinds: mixture probabilities, both spaces."""
+
+    def _class_scores(self, X):
+        X = self._validate_inference_X(X)
+        if self.n_way is not None and not hasattr(self, "adapted_"):
+            raise ValueError(
+                "This episodic (n_way) model has no classes until it sees a "
+                "support set: call adapt(X_support, y_support) before predicting."
+            )
+        return self._predict_rows(X)[0][:, : len(self.classes_)]
+
+    def _combine(self, outputs, weights):
+        """Log of the weighted mean of the kinds' class probabilities."""
+        proba = sum(
+            weights[name] * logits.softmax(-1) for name, (logits, _) in outputs.items()
+        )
+        return proba.clamp_min(torch.finfo(proba.dtype).tiny).log(), None
+
+    def _n_outputs(self):
+        return len(self.classes_) if self.n_way is None else self.n_way
+
+    def score(self, X, y, sample_weight=None, task_ids=None):
+        if task_ids is None:
+            return super().score(X, y, sample_weight=sample_weight)
+        return self._few_shot_score(X, y, sample_weight, task_ids)
+
+    score.__doc__ = SCORE_DOC
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        return tags

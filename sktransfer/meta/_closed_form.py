@@ -1,0 +1,183 @@
+"""Pure closed-form core of the meta-learners that adapt without gradient steps.
+
+Two heads are solved exactly from a support set (no sklearn imports, no module
+state): the Bayesian linear head of ALPaCA (Harrison, Sharma & Pavone 2018),
+which is R2-D2's ridge head (Bertinetto et al. 2019) when its targets are
+one-hot class indicators, and the class prototypes of prototypical networks
+(Snell et al. 2017).
+
+Batched tensors carry the task axis first: features are
+``(n_tasks, n_rows, n_features)``, targets ``(n_tasks, n_rows, n_outputs)``
+and row weights ``(n_tasks, n_rows)``, with weight 0 for padding rows.
+Parameters without the task axis broadcast over tasks.
+"""
+
+import math
+from typing import NamedTuple
+
+import torch
+
+
+class RidgePosterior(NamedTuple):
+    """The Gaussian posterior over a linear head's weights, per task.
+
+    The weights ``w`` of every output have the prior ``N(prior_mean,
+    diag(prior_std ** 2))`` and the rows the noise variance ``noise_var``.
+    The posterior is kept in whitened coordinates ``w = prior_mean + prior_std
+    * u``: ``chol`` is the Cholesky factor of the precision of ``u``,
+    ``I + Z^T W Z / noise_var`` with ``Z = features * prior_std``, whose
+    eigenvalues are at least 1 whatever the features, so the factorisation is
+    well conditioned in float32.
+    """
+
+    mean: torch.Tensor  # (n_tasks, n_features, n_outputs)
+    chol: torch.Tensor  # (n_tasks, n_features, n_features)
+    prior_std: torch.Tensor  # (n_tasks or 1, n_features)
+    noise_var: torch.Tensor  # (n_tasks or 1,)
+
+
+def _per_task(value, n_dims):
+    """Give a parameter a leading task axis and ``n_dims`` dimensions in all."""
+    while value.ndim < n_dims:
+        value = value.unsqueeze(0)
+    return value
+
+
+def ridge_posterior(features, targets, weight, prior_mean, prior_std, noise_var):
+    """Posterior of a Bayesian linear head given each task's support rows.
+
+    Parameters
+    ----------
+    features : Tensor of shape (n_tasks, n_rows, n_features)
+        The head's inputs on the support rows.
+    targets : Tensor of shape (n_tasks, n_rows, n_outputs)
+        The support targets (one-hot indicators for classes).
+    weight : Tensor of shape (n_tasks, n_rows)
+        Row weights; 0 for padding rows.
+    prior_mean : Tensor of shape ([n_tasks,] n_features, n_outputs)
+        Prior mean of the weights.
+    prior_std : Tensor of shape ([n_tasks,] n_features)
+        Prior standard deviation of each feature's weights (all outputs).
+    noise_var : Tensor of shape ([n_tasks])
+        Noise variance of the targets.
+
+    Returns
+    -------
+    posterior : RidgePosterior
+        The posterior mean and the factor of its precision.
+    """
+    prior_mean = _per_task(prior_mean, 3)
+    prior_std = _per_task(prior_std, 2)
+    noise_var = _per_task(noise_var, 1)
+    whitened = features * prior_std.unsqueeze(1)
+    weighted = whitened * (weight / noise_var.unsqueeze(-1)).unsqueeze(-1)
+    precision = weighted.transpose(1, 2) @ whitened
+    precision = precision + torch.eye(
+        features.shape[-1], dtype=features.dtype, device=features.device
+    )
+    chol = torch.linalg.cholesky(precision)
+    residual = targets - features @ prior_mean
+    u = torch.cholesky_solve(weighted.transpose(1, 2) @ residual, chol)
+    mean = prior_mean + prior_std.unsqueeze(-1) * u
+    return RidgePosterior(mean, chol, prior_std, noise_var)
+
+
+def ridge_predict(posterior, features, *, return_var=False):
+    """Posterior predictive mean (and variance) of a head at new rows.
+
+    Parameters
+    ----------
+    posterior : RidgePosterior
+        From `ridge_posterior`.
+    features : Tensor of shape (n_tasks, n_rows, n_features)
+        The head's inputs on the rows to predict.
+    return_var : bool, default=False
+        Also return the predictive variance: the noise variance plus the
+        variance of the head's output under the posterior.
+
+    Returns
+    -------
+    mean : Tensor of shape (n_tasks, n_rows, n_outputs)
+    var : Tensor of shape (n_tasks, n_rows)
+        Only with ``return_var``; the same for every output.
+    """
+    mean = features @ posterior.mean
+    if not return_var:
+        return mean
+    whitened = features * posterior.prior_std.unsqueeze(1)
+    half = torch.linalg.solve_triangular(
+        posterior.chol, whitened.transpose(1, 2), upper=False
+    )
+    var = posterior.noise_var.unsqueeze(-1) + half.square().sum(1)
+    return mean, var
+
+
+def gaussian_nll(mean, var, targets, weight):
+    """Weighted mean Gaussian negative log-likelihood of each task's rows.
+
+    ``mean`` and ``targets`` are ``(n_tasks, n_rows, n_outputs)``, ``var`` and
+    ``weight`` ``(n_tasks, n_rows)``; the result is ``(n_tasks,)``, averaged
+    over outputs.
+    """
+    per_row = 0.5 * (
+        torch.log(2 * math.pi * var).unsqueeze(-1)
+        + (targets - mean).square() / var.unsqueeze(-1)
+    ).mean(-1)
+    return (per_row * weight).sum(1) / weight.sum(1).clamp_min(1.0)
+
+
+def class_prototypes(
+    embedding, labels, weight, n_classes, *, prior=None, prior_count=None
+):
+    """Weighted mean embedding of each class in each task's support set.
+
+    Parameters
+    ----------
+    embedding : Tensor of shape (n_tasks, n_rows, n_components)
+        The support rows, embedded.
+    labels : LongTensor of shape (n_tasks, n_rows)
+        Class index of each row, in ``0 .. n_classes - 1``.
+    weight : Tensor of shape (n_tasks, n_rows)
+        Row weights; 0 for padding rows.
+    n_classes : int
+        Number of prototypes per task.
+    prior : Tensor of shape ([n_tasks,] n_classes, n_components), default=None
+        Prototypes before any support row (the shared label space): each class
+        mean is shrunk toward its prior prototype as if ``prior_count`` rows
+        sat there, so a class absent from the support set keeps its prior.
+    prior_count : float or Tensor of shape (n_tasks,), default=None
+        The weight of ``prior``, in rows.
+
+    Returns
+    -------
+    prototypes : Tensor of shape (n_tasks, n_classes, n_components)
+        Class means; a class without support rows and no prior is all zeros.
+    counts : Tensor of shape (n_tasks, n_classes)
+        The support weight of every class.
+    """
+    one_hot = torch.nn.functional.one_hot(labels, n_classes).to(embedding.dtype)
+    one_hot = one_hot * weight.unsqueeze(-1)
+    sums = one_hot.transpose(1, 2) @ embedding
+    counts = one_hot.sum(1)
+    if prior is None:
+        return sums / counts.clamp_min(1e-12).unsqueeze(-1), counts
+    count = torch.as_tensor(prior_count, dtype=embedding.dtype).reshape(-1, 1)
+    total = counts + count
+    return (sums + count.unsqueeze(-1) * prior) / total.unsqueeze(-1), counts
+
+
+def prototype_logits(embedding, prototypes):
+    """Negative squared Euclidean distance of every row to every prototype.
+
+    ``embedding`` is ``(n_tasks, n_rows, n_components)``, ``prototypes``
+    ``(n_tasks, n_classes, n_components)``; the result is
+    ``(n_tasks, n_rows, n_classes)``.
+    """
+    # Expanded rather than cdist: the gradient of a distance is undefined at 0,
+    # which a row that is its class's only support row reaches.
+    cross = embedding @ prototypes.transpose(1, 2)
+    return (
+        2 * cross
+        - embedding.square().sum(-1, keepdim=True)
+        - prototypes.square().sum(-1).unsqueeze(1)
+    )

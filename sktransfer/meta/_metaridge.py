@@ -1,0 +1,390 @@
+"""Meta-learned Bayesian ridge heads (ALPaCA, R2-D2) as scikit-learn estimators."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import RegressorMixin, is_classifier
+from sklearn.utils._param_validation import HasMethods, Interval
+
+from sktransfer.meta._base import (
+    BaseClosedForm,
+    ClosedFormClassifierMixin,
+    RegressorTargets,
+)
+from sktransfer.meta._docstrings import CLOSED_FORM_PARAMETERS, SCORE_DOC
+from sktransfer.meta._heads import RidgeMembers
+from sktransfer.utils._docstrings import DEVICE, MODULE_PARAMETERS, STANDARDIZE
+
+
+class _BaseMetaRidge(BaseClosedForm):
+    """Shared implementation of `MetaRidgeRegressor` and `MetaRidgeClassifier`."""
+
+    _parameter_constraints: dict = {
+        **BaseClosedForm._parameter_constraints,
+        "n_components": [Interval(Integral, 0, None, closed="left")],
+        "linear_ensemble": ["boolean"],
+        "base_estimator": [None, HasMethods(["fit", "predict"])],
+    }
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        module_params=None,
+        hidden_layer_sizes=(64, 64),
+        n_components=16,
+        linear_ensemble=True,
+        base_estimator=None,
+        meta_lr=2e-3,
+        meta_batch_size=32,
+        max_iter=2000,
+        k_shot=20,
+        n_query=None,
+        early_stopping=True,
+        cv=5,
+        n_iter_no_change=10,
+        tol=1e-4,
+        standardize=True,
+        device="cpu",
+        batch_size=None,
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.module = module
+        self.module_params = module_params
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.n_components = n_components
+        self.linear_ensemble = linear_ensemble
+        self.base_estimator = base_estimator
+        self.meta_lr = meta_lr
+        self.meta_batch_size = meta_batch_size
+        self.max_iter = max_iter
+        self.k_shot = k_shot
+        self.n_query = n_query
+        self.early_stopping = early_stopping
+        self.cv = cv
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.standardize = standardize
+        self.device = device
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    def _kinds(self, n_inputs, n_outputs, n_members, prior_mean):
+        """The model with learned features, and the linear one beside it."""
+        common = {
+            "n_offset": self._n_base_columns(),
+            "classification": is_classifier(self),
+            "learn_prior_mean": prior_mean is not None,
+            "prior_mean": prior_mean,
+        }
+        kinds = {}
+        if self.n_components > 0:
+            kinds["learned"] = RidgeMembers(
+                self._stacked_network(n_inputs, n_members),
+                n_members,
+                n_inputs,
+                n_outputs,
+                **common,
+            )
+        if self.n_components == 0 or self.linear_ensemble:
+            kinds["linear"] = RidgeMembers(
+                None, n_members, n_inputs, n_outputs, **common
+            )
+        return kinds
+
+
+_SHARED_TEXT = {
+    "module_parameters": MODULE_PARAMETERS.replace("(40, 40)", "(64, 64)"),
+    "standardize": STANDARDIZE,
+    "device": DEVICE,
+}
+
+_RIDGE_PARAMETERS = """    n_components : int, default=16
+        Number of learned features ``g(x)``: the outputs of ``module``. 0 gives
+        the linear model alone (features ``[x, 1]``), the pooled model with a
+        random intercept and random slopes shrunk by a meta-learned prior.
+    linear_ensemble : bool, default=True
+        Average the predictions with those of the linear model (features
+        ``[x, 1]``), each early-stopped on its own. Learned features win where
+        tasks differ in shape and overfit where they differ by offsets and
+        slopes only; the average keeps most of the gain and none of the loss
+        (see the user guide's benchmark).
+    base_estimator : estimator, default=None
+        A scikit-learn {kind} fitted on the pooled rows whose prediction
+        ({base_inputs}) is both an input and an offset of the head: the head
+        models what it leaves, per task, so that with no support rows the
+        model predicts as the pooled model plus the meta-learned prior mean.
+        Its predictions are out of fold (folds of tasks) during
+        meta-training; the model refitted on every row serves prediction.
+        Use a gradient-boosting model where a pooled tree model is strong.
+"""
+
+
+class MetaRidgeRegressor(RegressorTargets, RegressorMixin, _BaseMetaRidge):
+    __doc__ = (
+        """Meta-learned Bayesian linear regression head (ALPaCA) over many tasks.
+
+    Learns, from many related tasks, a feature map ``phi(x) = [g(x), x, 1]``
+    (``g`` a torch network) and a Gaussian prior over the weights of a linear
+    head on it, with a noise variance (Harrison, Sharma & Pavone, 2018).
+    `adapt` solves the head's posterior from a new task's support rows in
+    closed form: no gradient steps, a few milliseconds. Meta-training
+    maximises the posterior predictive likelihood of query rows given
+    support sets of random size up to ``k_shot``, so one model serves every
+    support size. With ``n_components=0`` it is the pooled linear model with
+    a random intercept and random slopes shrunk by a meta-learned prior; by
+    default it averages that model and the one with learned features.
+"""
+        + CLOSED_FORM_PARAMETERS.format(
+            specific=_RIDGE_PARAMETERS.format(
+                kind="regressor", base_inputs="one column per target"
+            ),
+            k_shot=20,
+            unit="per task",
+            n_way="",
+            **_SHARED_TEXT,
+        )
+        + """
+    Attributes
+    ----------
+    module_ : nn.Module or None
+        The learned network ``g`` (None with ``n_components=0``).
+    adapted_ : dict
+        The posterior of each model kind after the last `adapt`.
+    history_ : skorch.history.History
+        Per epoch: ``train_loss`` (query negative log-likelihood) and, with
+        ``early_stopping``, ``valid_loss_learned`` and ``valid_loss_linear``
+        (the cross-validated query mean squared error, standardised units).
+    best_iteration_ : dict
+        With ``early_stopping``: the meta-iteration kept for each model kind.
+    net_ : skorch.NeuralNet
+        The skorch engine that ran meta-training.
+    n_iter_ : int
+        Meta-iterations run so far.
+    base_estimator_ : estimator
+        The ``base_estimator`` fitted on every training row.
+    x_mean_, x_scale_ : ndarray of shape (n_inputs,) or None
+        Mean and standard deviation of the head's inputs over the training
+        rows (the features, then the base estimator's columns).
+    y_mean_, y_scale_ : ndarray of shape (n_outputs,) or None
+        Mean and standard deviation of the training targets.
+    n_outputs_ : int
+        Number of targets.
+    n_features_in_ : int
+        Number of features seen during `fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during `fit`, when they are all strings.
+
+    See Also
+    --------
+    MetaRidgeClassifier : The same head on one-hot targets (R2-D2).
+    MAMLRegressor : Adaptation by gradient steps instead.
+
+    Examples
+    --------
+    >>> from sktransfer import MetaRidgeRegressor
+    >>> from sktransfer.datasets import make_sinusoid_tasks
+    >>> X, y, t = make_sinusoid_tasks(n_tasks=20, random_state=0)
+    >>> est = MetaRidgeRegressor(max_iter=50, random_state=0).fit(X, y, task_ids=t)
+    >>> est.adapt(X[t == 0][:10], y[t == 0][:10]).predict(X[t == 0][10:12]).shape
+    (2,)
+    """
+    )
+
+    def predict(self, X, return_std=False):
+        """Predict targets with the current model.
+
+        The posterior predictive mean after `adapt`, else the prior's.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+        return_std : bool, default=False
+            Also return the posterior predictive standard deviation (the
+            noise and the head's uncertainty; with the linear ensemble, that
+            of the equal mixture of the two models).
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted targets.
+        y_std : ndarray of the same shape
+            Only with ``return_std``.
+        """
+        X = self._validate_inference_X(X)
+        mean, var = self._predict_rows(X)
+        mean = self._decode(mean, None)
+        if not return_std:
+            return mean
+        std = np.sqrt(var)
+        scale = getattr(self, "y_scale_", None)
+        if scale is not None:
+            std = std * scale
+        return mean, (std.ravel() if self._y_ndim == 1 else std)
+
+    def _combine(self, outputs, weights):
+        """Weighted mean of the kinds' predictive means; the mixture's variance.
+
+        ``outputs`` maps a kind to its means and variances (or None).
+        """
+        mean = sum(weights[name] * m for name, (m, _) in outputs.items())
+        if any(var is None for _, var in outputs.values()):
+            return mean, None
+        second = sum(
+            weights[name] * (var.unsqueeze(-1) + m.square())
+            for name, (m, var) in outputs.items()
+        )
+        return mean, (second - mean.square()).clamp_min(0.0)
+
+    def _n_outputs(self):
+        return self.n_outputs_
+
+    def score(self, X, y, sample_weight=None, task_ids=None):
+        if task_ids is None:
+            return super().score(X, y, sample_weight=sample_weight)
+        return self._few_shot_score(X, y, sample_weight, task_ids)
+
+    score.__doc__ = SCORE_DOC
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class MetaRidgeClassifier(ClosedFormClassifierMixin, _BaseMetaRidge):
+    __doc__ = (
+        """Meta-learned ridge head on one-hot class targets (R2-D2) over many tasks.
+
+    The classification counterpart of `MetaRidgeRegressor` (Bertinetto et al.,
+    2019): a feature map ``phi(x) = [g(x), x, 1]`` and a Gaussian prior over a
+    linear head are meta-learned; `adapt` solves the head's posterior mean
+    for one-hot targets of a new task's support rows in closed form, and a
+    learned scale turns its outputs into logits. In the shared label space
+    the prior mean is learned (a pooled model that each task shifts); in the
+    episodic label space (``n_way``) it is zero and the support set alone
+    places the classes.
+"""
+        + CLOSED_FORM_PARAMETERS.format(
+            specific=_RIDGE_PARAMETERS.format(
+                kind="classifier with ``predict_proba``",
+                base_inputs="its log-odds, or log-probabilities for more than two "
+                "classes",
+            ),
+            k_shot=5,
+            unit="per class",
+            n_way="""    n_way : int, default=None
+        ``None``: the shared label space (labels mean the same in every task).
+        An int: the episodic label space, where every episode is an
+        ``n_way``-class problem whose classes are drawn from its task and
+        relabelled, and `adapt` accepts up to ``n_way`` new classes.
+""",
+            **_SHARED_TEXT,
+        )
+        + """
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Shared label space: the labels of all training tasks. Episodic label
+        space: the labels of the last support set, set by `adapt`.
+    module_ : nn.Module or None
+        The learned network ``g`` (None with ``n_components=0``).
+    adapted_ : dict
+        The posterior of each model kind after the last `adapt`.
+    history_ : skorch.history.History
+        Per epoch: ``train_loss`` (query cross-entropy) and, with
+        ``early_stopping``, ``valid_loss_learned`` and ``valid_loss_linear``
+        (the cross-validated query cross-entropy).
+    best_iteration_ : dict
+        With ``early_stopping``: the meta-iteration kept for each model kind.
+    net_ : skorch.NeuralNet
+        The skorch engine that ran meta-training.
+    n_iter_ : int
+        Meta-iterations run so far.
+    base_estimator_ : estimator
+        The ``base_estimator`` fitted on every training row.
+    x_mean_, x_scale_ : ndarray of shape (n_inputs,) or None
+        Mean and standard deviation of the head's inputs over the training
+        rows (the features, then the base estimator's columns).
+    n_features_in_ : int
+        Number of features seen during `fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during `fit`, when they are all strings.
+
+    See Also
+    --------
+    MetaRidgeRegressor : The same head for regression (ALPaCA).
+    ProtoNetClassifier : Class means in a learned embedding.
+
+    Examples
+    --------
+    >>> from sktransfer import MetaRidgeClassifier
+    >>> from sktransfer.datasets import make_related_classification_tasks
+    >>> X, y, t = make_related_classification_tasks(n_tasks=20, random_state=0)
+    >>> est = MetaRidgeClassifier(max_iter=50, random_state=0).fit(X, y, task_ids=t)
+    >>> est.adapt(X[t == 0][:10], y[t == 0][:10]).predict(X[t == 0][10:12]).shape
+    (2,)
+    """
+    )
+
+    _parameter_constraints: dict = {
+        **_BaseMetaRidge._parameter_constraints,
+        "base_estimator": [None, HasMethods(["fit", "predict_proba"])],
+        "n_way": [None, Interval(Integral, 2, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        module_params=None,
+        hidden_layer_sizes=(64, 64),
+        n_components=16,
+        linear_ensemble=True,
+        base_estimator=None,
+        meta_lr=2e-3,
+        meta_batch_size=32,
+        max_iter=2000,
+        k_shot=5,
+        n_query=None,
+        n_way=None,
+        early_stopping=True,
+        cv=5,
+        n_iter_no_change=10,
+        tol=1e-4,
+        standardize=True,
+        device="cpu",
+        batch_size=None,
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        super().__init__(
+            module,
+            module_params=module_params,
+            hidden_layer_sizes=hidden_layer_sizes,
+            n_components=n_components,
+            linear_ensemble=linear_ensemble,
+            base_estimator=base_estimator,
+            meta_lr=meta_lr,
+            meta_batch_size=meta_batch_size,
+            max_iter=max_iter,
+            k_shot=k_shot,
+            n_query=n_query,
+            early_stopping=early_stopping,
+            cv=cv,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            standardize=standardize,
+            device=device,
+            batch_size=batch_size,
+            random_state=random_state,
+            verbose=verbose,
+            callbacks=callbacks,
+        )
+        self.n_way = n_way
