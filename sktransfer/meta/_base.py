@@ -38,7 +38,7 @@ from sktransfer.meta._engine import (
     stack_episodes,
 )
 from sktransfer.meta._episodes import EpisodeBatchMixin
-from sktransfer.meta._heads import StackedNetwork
+from sktransfer.meta._heads import PriorInit, StackedNetwork
 from sktransfer.model_selection._few_shot import few_shot_score
 from sktransfer.tasks._sampling import build_pool, sample_episodes
 from sktransfer.tasks._taskset import TaskSet
@@ -394,29 +394,25 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
             cross_validate = False
         folds = self._folds(tasks, usable, single, slots) if cross_validate else []
 
+        units = self._units(tasks, single, slots)
+        rows = np.isin(tasks.task_codes, np.flatnonzero(usable))
+        held_out = [np.isin(units, fold) for fold in folds]
+        member_rows = [rows & ~held for held in held_out] + [rows]
         if reset:
+            prior = self._prior_init(inputs, targets, tasks.task_codes, member_rows)
             with torch_seed(self._random_seed, device):
                 net = ClosedFormNet(
-                    self._kinds(
-                        inputs.shape[1],
-                        n_outputs,
-                        len(folds) + 1,
-                        self._prior_mean(inputs, targets, n_outputs),
-                    )
+                    self._kinds(inputs.shape[1], n_outputs, len(member_rows), prior)
                 )
             self.net_ = self._engine(net, device)
             self.n_iter_ = 0
             self.__dict__.pop("best_iteration_", None)
         self.__dict__.pop("adapted_", None)
 
-        units = self._units(tasks, single, slots)
-        rows = np.isin(tasks.task_codes, np.flatnonzero(usable))
-        held_out = [np.isin(units, fold) for fold in folds]
-
         def pool(selected):
             return self._pool(inputs, tasks, selected, targets, slots, n_slots, device)
 
-        pools = [pool(rows & ~held) for held in held_out] + [pool(rows)]
+        pools = [pool(selected) for selected in member_rows]
         valid = None
         if folds:
             generator = torch.Generator(device=device).manual_seed(self._random_seed)
@@ -571,49 +567,57 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
             shuffle=np.random.RandomState(self._random_seed),
         )
 
-    def _prior_mean(self, inputs, targets, n_outputs):
-        """Least-squares fit of the targets on ``[x, 1]``: where the prior starts.
+    def _prior_init(self, inputs, targets, task_codes, member_rows):
+        """Each member's prior to start from: a random-intercept model.
 
-        With a base estimator the fit is of what its prediction leaves. None in
-        the episodic label space, where classes differ between tasks.
+        The empirical-Bayes fit of its own training rows (`random_intercept`):
+        the pooled least-squares weights as the prior mean, the between-task
+        standard deviation of the intercept and a small one of the slopes,
+        the within-task noise. With a base estimator the fit is of what its
+        prediction leaves. None in the episodic label space, where classes
+        differ between tasks and the prior mean stays 0.
         """
         if getattr(self, "n_way", None) is not None:
             return None
         if is_classifier(self):
-            targets = np.eye(n_outputs)[targets]
+            targets = np.eye(self._n_outputs())[targets]
         targets = targets.reshape(len(inputs), -1)
         n_base = self._n_base_columns()
         if n_base:
             targets = targets - base_targets(
-                inputs[:, -n_base:], n_outputs, is_classifier(self)
+                inputs[:, -n_base:], targets.shape[1], is_classifier(self)
             )
-        design = np.hstack([inputs, np.ones((len(inputs), 1))])
-        gram = design.T @ design + 1e-3 * len(inputs) * np.eye(design.shape[1])
-        return np.linalg.solve(gram, design.T @ targets)
+        fits = [
+            random_intercept(inputs[rows], targets[rows], task_codes[rows])
+            for rows in member_rows
+        ]
+        return PriorInit(*(np.stack(part) for part in zip(*fits, strict=True)))
 
     def _choose_weights(self, outputs, query):
-        """Weights of the kinds' predictions that score best on the held-out folds.
+        """Weights of the kinds' predictions, chosen on the held-out folds.
 
-        A grid of 21 weights for two kinds (0, 0.05, ..., 1 on the first),
-        each kind's fold models taken at its own best epoch; the pooled loss
-        of `_combine` decides.
+        For two kinds, the weight of the first (the learned one) on a grid
+        0, 0.05, ..., 1, each kind's fold models taken at its chosen
+        iteration: the smallest weight whose pooled loss of `_combine` is
+        within one standard error of the best weight's, so that the linear
+        model keeps the weight unless the learned one clearly scores better.
         """
         names = list(outputs)
         if len(names) == 1:
             return {names[0]: 1.0}
         last = next(iter(outputs.values())).shape[0]
         target, weight = query[1][:last], query[2][:last]
-        losses = []
         grid = np.linspace(0.0, 1.0, 21)
+        scores = []
         for w in grid:
             weights = {names[0]: w, names[1]: 1.0 - w}
             combined, _ = self._combine(
                 {name: (out, None) for name, out in outputs.items()}, weights
             )
-            losses.append(
-                float(pooled_loss(combined, target, weight, is_classifier(self)))
-            )
-        w = float(grid[int(np.argmin(losses))])
+            scores.append(pooled_loss(combined, target, weight, is_classifier(self)))
+        best = min(range(len(grid)), key=lambda i: scores[i][0])
+        limit = scores[best][0] + scores[best][1]
+        w = float(grid[next(i for i, s in enumerate(scores) if s[0] <= limit)])
         return {names[0]: w, names[1]: 1.0 - w}
 
     def _stacked_network(self, n_inputs, n_members):
@@ -812,6 +816,40 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+# The slopes' prior standard deviation where meta-training starts: the pooled
+# model with a random intercept, each random slope to be earned.
+_SLOPE_STD = 0.01
+
+
+def random_intercept(inputs, targets, task_codes):
+    """Empirical-Bayes random-intercept model of targets on ``[x, 1]``.
+
+    Least squares (a tiny ridge) for the pooled weights; from its residuals,
+    the pooled within-task variance (the noise) and, by the method of
+    moments, the variance of the task means less their sampling variance
+    (the intercept's), averaged over outputs. Returns the prior mean, the
+    prior standard deviations (``_SLOPE_STD`` for slopes) and the noise.
+    """
+    design = np.hstack([inputs, np.ones((len(inputs), 1))])
+    gram = design.T @ design + 1e-3 * len(inputs) * np.eye(design.shape[1])
+    mean = np.linalg.solve(gram, design.T @ targets)
+    residual = targets - design @ mean
+    codes = np.unique(task_codes, return_inverse=True)[1].ravel()
+    counts = np.bincount(codes)
+    sums = np.zeros((len(counts), residual.shape[1]))
+    np.add.at(sums, codes, residual)
+    means = sums / counts[:, None]
+    dof = max(int((counts - 1).sum()), 1)
+    noise = float(((residual - means[codes]) ** 2).sum(0).mean() / dof)
+    between = 0.0
+    if len(counts) > 1:
+        spread = means.var(axis=0, ddof=1) - (noise / counts).mean()
+        between = float(np.maximum(spread, 0.0).mean())
+    std = np.full(design.shape[1], _SLOPE_STD)
+    std[-1] = max(np.sqrt(between), _SLOPE_STD)
+    return mean, std, np.float64(max(noise, 1e-6))
 
 
 def base_targets(columns, n_outputs, classification):

@@ -95,7 +95,7 @@ class MetaEngine(NeuralNet):
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         """Meta-train on ``X["train"]``, validating on ``X["valid"]`` (or None)."""
         self.pool_, valid = self.get_split_datasets(X)
-        self.begin_training()
+        self.begin_training(valid)
         epoch_kwargs = {"dataset_train": self.pool_, "dataset_valid": valid}
         try:
             remaining = self.episode["n_iterations"]
@@ -113,7 +113,7 @@ class MetaEngine(NeuralNet):
             self.end_training()
         return self
 
-    def begin_training(self):
+    def begin_training(self, valid):
         """Set up what the training steps share (called before the first epoch)."""
 
     def end_training(self):
@@ -145,7 +145,7 @@ class MetaTrainer(MetaEngine):
         super().__init__(*args, **kwargs)
         self.episode = episode
 
-    def begin_training(self):
+    def begin_training(self, valid):
         self.forward_ = batched_forward(self.module_.net)
 
     def end_training(self):
@@ -276,21 +276,25 @@ class ClosedFormTrainer(MetaEngine):
     members' losses. With ``X["valid"]``, fixed episodes of each fold
     member's held-out tasks (the last member, which sees every task, has
     weight-0 copies), every epoch ends by scoring each kind on them, pooled
-    over folds, and recording ``valid_loss_<kind>`` in the history. The best
-    epoch's weights of the last member are kept per kind; a kind stops after
-    ``episode["patience"]`` epochs without an improvement of ``tol``, and
-    training stops when every kind has.
+    over folds, and recording ``valid_loss_<kind>`` in the history (the
+    starting point is scored too). `keep_best` keeps, per kind, the last
+    member's weights of the candidate chosen by the one-standard-error rule;
+    a kind stops after ``episode["patience"]`` epochs without an improvement
+    of ``tol``, and training stops when every kind has.
     """
 
     def __init__(self, *args, episode=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.episode = episode
 
-    def begin_training(self):
+    def begin_training(self, valid):
         net = self.module_
         net.active = list(net.kinds)
-        self.best_ = {name: (float("inf"), None, 0, None) for name in net.kinds}
+        self.candidates_ = {name: [] for name in net.kinds}
         self.patience_left_ = dict.fromkeys(net.kinds, self.episode["patience"])
+        if valid is not None:
+            # The starting point is a candidate too: iteration 0.
+            self.score_members(valid, iteration=0)
 
     def draw(self, pools):
         """One meta-batch of episodes for every member, stacked."""
@@ -331,61 +335,79 @@ class ClosedFormTrainer(MetaEngine):
 
     def end_epoch(self, valid):
         """Score every kind on the held-out folds; keep the best full member."""
+        iteration = sum(self.history[:, "train_batch_count"])
+        return self.score_members(valid, iteration, record=True)
+
+    def score_members(self, valid, iteration, record=False):
+        """Score the fold members of every active kind, pooled over folds.
+
+        Every scoring is a candidate (the last member's weights, the fold
+        members' outputs, the pooled loss and its standard error); a kind
+        without an improvement of ``tol`` over its best for ``patience``
+        scorings stops. Returns whether any kind is still active.
+        """
         net = self.module_
         support, query = valid
-        last = len(self.pool_) - 1
+        last = net.n_members - 1
         self._set_training(False)
         with torch.no_grad():
             for name, kind in net.kinds.items():
                 if name not in net.active:
                     continue
                 outputs = kind.validation_outputs(support, query)[:last]
-                loss = float(
-                    pooled_loss(
-                        outputs, query[1][:last], query[2][:last], kind.classification
-                    )
+                loss, error = pooled_loss(
+                    outputs, query[1][:last], query[2][:last], kind.classification
                 )
-                self.history.record(f"valid_loss_{name}", loss)
-                if loss < self.best_[name][0] - self.episode["tol"]:
-                    iteration = sum(self.history[:, "train_batch_count"])
-                    state = kind.member_state(last)
-                    self.best_[name] = (loss, state, iteration, outputs)
+                if record:
+                    self.history.record(f"valid_loss_{name}", loss)
+                candidates = self.candidates_[name]
+                best = min((c[1] for c in candidates), default=float("inf"))
+                if loss < best - self.episode["tol"]:
                     self.patience_left_[name] = self.episode["patience"]
                 else:
                     self.patience_left_[name] -= 1
                     if self.patience_left_[name] <= 0:
                         net.active.remove(name)
+                candidates.append(
+                    (iteration, loss, error, kind.member_state(last), outputs)
+                )
         self._set_training(True)
         return bool(net.active)
 
     def keep_best(self):
-        """Load each kind's best full member and drop the fold members.
+        """Load each kind's chosen full member and drop the fold members.
 
-        Returns, per kind, the meta-iteration of its best epoch (0 when it
-        never improved) and the fold members' outputs on the validation
-        episodes at that epoch. The optimiser starts afresh on the remaining
-        weights.
+        The one-standard-error rule chooses: the earliest candidate whose
+        pooled loss is within one standard error of the best one, so that a
+        longer training must show more than noise to be kept. Returns, per
+        kind, the meta-iteration chosen and the fold members' outputs on the
+        validation episodes there. The optimiser starts afresh on the
+        remaining weights.
         """
         net = self.module_
         last = net.n_members - 1
-        best = {}
+        chosen = {}
         for name, kind in net.kinds.items():
-            _, state, iteration, outputs = self.best_[name]
-            if state is not None:
-                kind.load_member_state(last, state)
-            best[name] = (iteration, outputs)
+            candidates = self.candidates_[name]
+            best = min(candidates, key=lambda c: c[1])
+            iteration, _, _, state, outputs = next(
+                c for c in candidates if c[1] <= best[1] + best[2]
+            )
+            kind.load_member_state(last, state)
+            chosen[name] = (iteration, outputs)
             kind.keep_member(last)
         net.active = list(net.kinds)
         self.initialize_optimizer()
-        del self.best_, self.patience_left_
-        return best
+        del self.candidates_, self.patience_left_
+        return chosen
 
 
 def pooled_loss(outputs, target, weight, classification):
-    """Mean query loss over every row of every episode (and member).
+    """Mean query loss over every row of every episode, and its standard error.
 
     The squared error of the outputs (mean over targets), or the
-    cross-entropy of logits; padding rows (weight 0) do not count.
+    cross-entropy of logits; padding rows (weight 0) do not count. The
+    standard error is that of the mean over episodes of each episode's loss.
     """
     if classification:
         per_row = torch.nn.functional.cross_entropy(
@@ -393,4 +415,10 @@ def pooled_loss(outputs, target, weight, classification):
         ).view_as(weight)
     else:
         per_row = (outputs - target).square().mean(-1)
-    return (per_row * weight).sum() / weight.sum().clamp_min(1.0)
+    total = weight.sum(-1).flatten()
+    per_episode = ((per_row * weight).sum(-1).flatten() / total.clamp_min(1.0))[
+        total > 0
+    ]
+    loss = float((per_row * weight).sum() / weight.sum().clamp_min(1.0))
+    error = float(per_episode.std() / per_episode.numel() ** 0.5)
+    return loss, error

@@ -8,7 +8,9 @@ n_features)``. The maths of the heads is in `_closed_form`.
 """
 
 import copy
+from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -119,7 +121,20 @@ class _Members(nn.Module):
 
 
 def _inverse_softplus(value):
-    return float(torch.log(torch.expm1(torch.tensor(float(value)))))
+    return torch.log(torch.expm1(torch.as_tensor(value, dtype=torch.float32)))
+
+
+class PriorInit(NamedTuple):
+    """Where a linear head's prior starts, per member.
+
+    ``mean`` ``(n_members, n_inputs + 1, n_outputs)`` and ``std``
+    ``(n_members, n_inputs + 1)`` for the weights of ``[x, 1]``, and the noise
+    variance ``(n_members,)``. The weights of learned features start at mean 0.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    noise_var: np.ndarray
 
 
 class RidgeMembers(_Members):
@@ -148,10 +163,8 @@ class RidgeMembers(_Members):
         *,
         n_offset=0,
         classification,
-        learn_prior_mean,
-        prior_mean=None,
-        prior_std=0.1,
-        noise_var=0.8,
+        prior=None,
+        learned_std=0.1,
         scale=10.0,
     ):
         super().__init__()
@@ -162,21 +175,23 @@ class RidgeMembers(_Members):
         n_learned = 0 if body is None else body.n_outputs(n_inputs)
         n_features = n_learned + n_inputs + 1
         mean = torch.zeros(n_members, n_features, n_outputs)
-        if prior_mean is not None:
-            mean[:, n_learned:] = torch.as_tensor(prior_mean, dtype=mean.dtype)
-        if learn_prior_mean:
-            self.prior_mean = nn.Parameter(mean)
-        else:
+        std = torch.full((n_members, n_features), learned_std)
+        noise = torch.full((n_members,), 0.8)
+        if prior is None:
+            # The episodic label space: classes differ between tasks, the
+            # prior mean stays 0.
+            std[:] = 0.1
             self.register_buffer("prior_mean", mean)
-        self.prior_std_ = nn.Parameter(
-            torch.full((n_members, n_features), _inverse_softplus(prior_std))
-        )
-        self.noise_var_ = nn.Parameter(
-            torch.full((n_members,), _inverse_softplus(noise_var))
-        )
+        else:
+            mean[:, n_learned:] = torch.as_tensor(prior.mean, dtype=mean.dtype)
+            std[:, n_learned:] = torch.as_tensor(prior.std, dtype=std.dtype)
+            noise[:] = torch.as_tensor(prior.noise_var, dtype=noise.dtype)
+            self.prior_mean = nn.Parameter(mean)
+        self.prior_std_ = nn.Parameter(_inverse_softplus(std))
+        self.noise_var_ = nn.Parameter(_inverse_softplus(noise))
         if classification:
             self.scale_ = nn.Parameter(
-                torch.full((n_members,), _inverse_softplus(scale))
+                _inverse_softplus(torch.full((n_members,), float(scale)))
             )
 
     def features(self, X):
@@ -303,7 +318,7 @@ class ProtoMembers(_Members):
                 torch.zeros(n_members, n_classes, n_components)
             )
             self.prior_count_ = nn.Parameter(
-                torch.full((n_members,), _inverse_softplus(1.0))
+                _inverse_softplus(torch.ones(n_members))
             )
 
     def embed(self, X):

@@ -73,13 +73,12 @@ class _BaseMetaRidge(BaseClosedForm):
         self.verbose = verbose
         self.callbacks = callbacks
 
-    def _kinds(self, n_inputs, n_outputs, n_members, prior_mean):
+    def _kinds(self, n_inputs, n_outputs, n_members, prior):
         """The model with learned features, and the linear one beside it."""
         common = {
             "n_offset": self._n_base_columns(),
             "classification": is_classifier(self),
-            "learn_prior_mean": prior_mean is not None,
-            "prior_mean": prior_mean,
+            "prior": prior,
         }
         kinds = {}
         if self.n_components > 0:

@@ -132,7 +132,7 @@ class ProtoNetClassifier(ClosedFormClassifierMixin, BaseClosedForm):
         self.verbose = verbose
         self.callbacks = callbacks
 
-    def _kinds(self, n_inputs, n_outputs, n_members, prior_mean):
+    def _kinds(self, n_inputs, n_outputs, n_members, prior):
         return {
             "learned": ProtoMembers(
                 self._stacked_network(n_inputs, n_members),
