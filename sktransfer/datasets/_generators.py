@@ -362,3 +362,128 @@ def _normalize_rows(a):
     """Scale every row of ``a`` to unit Euclidean norm, leaving zero rows."""
     norms = np.linalg.norm(a, axis=1, keepdims=True)
     return a / np.where(norms > 0, norms, 1.0)
+
+
+@validate_params(
+    {
+        "n_tasks": [Interval(Integral, 1, None, closed="left")],
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_features": [Interval(Integral, 1, None, closed="left")],
+        "offset_scale": [Interval(Real, 0, None, closed="left")],
+        "slope_scale": [Interval(Real, 0, None, closed="left")],
+        "shape_scale": [Interval(Real, 0, None, closed="left")],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "return_params": ["boolean"],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_related_regression_tasks(
+    n_tasks=100,
+    n_samples=40,
+    *,
+    n_features=5,
+    offset_scale=1.0,
+    slope_scale=0.5,
+    shape_scale=1.0,
+    noise=0.5,
+    return_params=False,
+    random_state=None,
+):
+    """Generate related tabular regression tasks: a shared trend, task effects.
+
+    The rows of every task are standard normal features. Every task ``t`` has
+
+    ``y = g(x) + a_t + b_t . x + c_t * h(x) + noise``
+
+    where ``g(x) = sin(x_0) + 0.5 * x_1 ** 2`` is a nonlinear trend shared by
+    all tasks (a pooled model learns it), ``a_t`` a task offset of standard
+    deviation ``offset_scale``, ``b_t`` task slopes of standard deviation
+    ``slope_scale / sqrt(n_features)`` each, and ``c_t`` of standard deviation
+    ``shape_scale`` the amplitude in this task of a nonlinear component
+    ``h(x) = tanh(2 * x . w)`` along a fixed direction ``w``. A pooled model
+    with a per-task offset captures ``g`` and ``a_t``; a model of a few rows
+    of one task alone sees little; random slopes add ``b_t``, and only a
+    learned feature like ``h`` lets a few rows place ``c_t``.
+
+    Parameters
+    ----------
+    n_tasks : int, default=100
+        The number of tasks.
+
+    n_samples : int, default=40
+        The number of rows per task.
+
+    n_features : int, default=5
+        The number of features (at least 1; ``g`` uses the first two that
+        exist).
+
+    offset_scale : float, default=1.0
+        Standard deviation of the task offsets ``a_t``.
+
+    slope_scale : float, default=0.5
+        Standard deviation of the norm of the task slopes ``b_t``, about.
+
+    shape_scale : float, default=1.0
+        Standard deviation of the task amplitudes ``c_t`` of ``h``.
+
+    noise : float, default=0.5
+        Standard deviation of the Gaussian noise of the targets.
+
+    return_params : bool, default=False
+        If True, also return every task's ``a_t``, ``b_t`` and ``c_t``.
+
+    random_state : int, RandomState instance or None, default=None
+        Determines random number generation for dataset creation. Pass an int
+        for reproducible output across multiple function calls.
+
+    Returns
+    -------
+    X : ndarray of shape (n_tasks * n_samples, n_features)
+        The features, as float64.
+
+    y : ndarray of shape (n_tasks * n_samples,)
+        The targets, as float64.
+
+    task_ids : ndarray of shape (n_tasks * n_samples,)
+        The task of every row, as int64, rows grouped by task.
+
+    params : dict
+        ``'offset'`` (n_tasks,), ``'slopes'`` (n_tasks, n_features) and
+        ``'shape'`` (n_tasks,). Returned only if ``return_params`` is True.
+
+    See Also
+    --------
+    make_sinusoid_tasks : The sinusoid regression tasks of MAML.
+
+    Examples
+    --------
+    >>> from sktransfer.datasets import make_related_regression_tasks
+    >>> X, y, t = make_related_regression_tasks(n_tasks=4, n_samples=5, random_state=0)
+    >>> X.shape, y.shape, t[:6].tolist()
+    ((20, 5), (20,), [0, 0, 0, 0, 0, 1])
+    """
+    generator = check_random_state(random_state)
+    direction = generator.normal(size=n_features)
+    direction /= np.linalg.norm(direction)
+    offset = generator.normal(scale=offset_scale, size=n_tasks)
+    slopes = generator.normal(
+        scale=slope_scale / np.sqrt(n_features), size=(n_tasks, n_features)
+    )
+    shape = generator.normal(scale=shape_scale, size=n_tasks)
+    task_ids = np.repeat(np.arange(n_tasks, dtype=np.int64), n_samples)
+    X = generator.normal(size=(n_tasks * n_samples, n_features))
+    trend = np.sin(X[:, 0])
+    if n_features > 1:
+        trend = trend + 0.5 * X[:, 1] ** 2
+    y = (
+        trend
+        + offset[task_ids]
+        + np.einsum("ij,ij->i", X, slopes[task_ids])
+        + shape[task_ids] * np.tanh(2.0 * X @ direction)
+    )
+    if noise > 0.0:
+        y += generator.normal(scale=noise, size=y.shape)
+    if return_params:
+        return X, y, task_ids, {"offset": offset, "slopes": slopes, "shape": shape}
+    return X, y, task_ids

@@ -36,6 +36,7 @@ from sktransfer.meta._engine import (
     MetaProgressBar,
     pooled_loss,
     stack_episodes,
+    within_noise,
 )
 from sktransfer.meta._episodes import EpisodeBatchMixin
 from sktransfer.meta._heads import PriorInit, StackedNetwork
@@ -453,7 +454,7 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
             best = engine.keep_best()
             self.best_iteration_ = {name: it for name, (it, _) in best.items()}
             self.kind_weights_ = self._choose_weights(
-                {name: out for name, (_, out) in best.items()}, valid[1]
+                {name: out for name, (_, out) in best.items()}, valid
             )
         elif reset:
             kinds = list(engine.module_.kinds)
@@ -516,28 +517,39 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
         return [np.sort(order[f::n_folds]) for f in range(n_folds)]
 
     def _validation_episodes(self, pools, k, q, n_way, generator):
-        """Fixed episodes of every fold's held-out units, support sizes k/4, k/2, k.
+        """Fixed episodes of every fold's held-out units, and the unit of each.
 
-        The last member (trained on every task) gets weight-0 copies of the
-        first fold's episodes, so that all members stack.
+        Every held-out task gets episodes of support sizes ``k / 4``, ``k / 2``
+        and ``k``, at least 48 episodes per fold in all; the folds' episodes
+        are numbered by task (by episode when the held-out units are classes of
+        a single task). The last member (trained on every task) gets weight-0
+        copies of the first fold's episodes, so that all members stack.
         """
-        sizes = sorted({max(1, k // 4), max(1, k // 2), k})
-        n_episodes = len(sizes) * max(16, max(pool.n_tasks for pool in pools))
-        support_size = torch.as_tensor(
-            np.resize(sizes, n_episodes), device=pools[0].X.device
-        )
-        episodes = [
-            sample_episodes(
-                pool,
-                n_episodes,
-                k,
-                q,
-                n_way=n_way,
-                generator=generator,
-                support_size=support_size,
+        sizes = np.array(sorted({max(1, k // 4), max(1, k // 2), k}))
+        most = max(pool.n_tasks for pool in pools)
+        n_episodes = len(sizes) * max(most, -(-48 // len(sizes)))
+        device = pools[0].X.device
+        episodes, units, offset = [], [], 0
+        for pool in pools:
+            n_tasks = int(pool.n_tasks)
+            task = np.arange(n_episodes) // len(sizes) % n_tasks
+            episodes.append(
+                sample_episodes(
+                    pool,
+                    n_episodes,
+                    k,
+                    q,
+                    n_way=n_way,
+                    generator=generator,
+                    tasks=torch.as_tensor(task, device=device),
+                    support_size=torch.as_tensor(
+                        np.resize(sizes, n_episodes), device=device
+                    ),
+                )
             )
-            for pool in pools
-        ]
+            unit = task if n_tasks > 1 else np.arange(n_episodes)
+            units.append(unit + offset)
+            offset += int(unit.max()) + 1
         support, query = episodes[0]
         episodes.append(
             (
@@ -545,7 +557,9 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
                 (*query[:2], torch.zeros_like(query[2])),
             )
         )
-        return stack_episodes(episodes)
+        units.append(units[0])
+        support, query = stack_episodes(episodes)
+        return support, query, torch.as_tensor(np.stack(units), device=device)
 
     def _pool(self, inputs, tasks, rows, targets, slots, n_slots, device):
         """Device-resident pool of the selected rows, task codes made dense."""
@@ -568,12 +582,12 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
         )
 
     def _prior_init(self, inputs, targets, task_codes, member_rows):
-        """Each member's prior to start from: a random-intercept model.
+        """Each member's prior to start from: a random-effects linear model.
 
-        The empirical-Bayes fit of its own training rows (`random_intercept`):
+        The empirical-Bayes fit of its own training rows (`random_effects`):
         the pooled least-squares weights as the prior mean, the between-task
-        standard deviation of the intercept and a small one of the slopes,
-        the within-task noise. With a base estimator the fit is of what its
+        standard deviations of the intercept and of every slope, the
+        within-task noise. With a base estimator the fit is of what its
         prediction leaves. None in the episodic label space, where classes
         differ between tasks and the prior mean stays 0.
         """
@@ -588,25 +602,26 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
                 inputs[:, -n_base:], targets.shape[1], is_classifier(self)
             )
         fits = [
-            random_intercept(inputs[rows], targets[rows], task_codes[rows])
+            _PRIOR_FIT(inputs[rows], targets[rows], task_codes[rows])
             for rows in member_rows
         ]
         return PriorInit(*(np.stack(part) for part in zip(*fits, strict=True)))
 
-    def _choose_weights(self, outputs, query):
+    def _choose_weights(self, outputs, valid):
         """Weights of the kinds' predictions, chosen on the held-out folds.
 
         For two kinds, the weight of the first (the learned one) on a grid
         0, 0.05, ..., 1, each kind's fold models taken at its chosen
-        iteration: the smallest weight whose pooled loss of `_combine` is
-        within one standard error of the best weight's, so that the linear
-        model keeps the weight unless the learned one clearly scores better.
+        iteration: the smallest weight of `_combine` no worse than the best
+        weight beyond noise, held-out task by held-out task (`within_noise`),
+        so that the linear model keeps the weight unless the learned one
+        clearly scores better.
         """
         names = list(outputs)
         if len(names) == 1:
             return {names[0]: 1.0}
         last = next(iter(outputs.values())).shape[0]
-        target, weight = query[1][:last], query[2][:last]
+        _, query, units = valid
         grid = np.linspace(0.0, 1.0, 21)
         scores = []
         for w in grid:
@@ -614,10 +629,16 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
             combined, _ = self._combine(
                 {name: (out, None) for name, out in outputs.items()}, weights
             )
-            scores.append(pooled_loss(combined, target, weight, is_classifier(self)))
-        best = min(range(len(grid)), key=lambda i: scores[i][0])
-        limit = scores[best][0] + scores[best][1]
-        w = float(grid[next(i for i, s in enumerate(scores) if s[0] <= limit)])
+            scores.append(
+                pooled_loss(
+                    combined,
+                    query[1][:last],
+                    query[2][:last],
+                    is_classifier(self),
+                    units[:last],
+                )
+            )
+        w = float(grid[within_noise(scores)])
         return {names[0]: w, names[1]: 1.0 - w}
 
     def _stacked_network(self, n_inputs, n_members):
@@ -818,23 +839,58 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
         return tags
 
 
-# The slopes' prior standard deviation where meta-training starts: the pooled
-# model with a random intercept, each random slope to be earned.
-_SLOPE_STD = 0.01
+# The least prior standard deviation where meta-training starts, so that a
+# weight whose variance the data cannot show can still grow.
+_MIN_STD = 0.01
+
+
+def random_effects(inputs, targets, task_codes):
+    """Empirical-Bayes model of targets on ``[x, 1]`` with random task effects.
+
+    The pooled weights by least squares (a tiny ridge); then, per task, a
+    ridge fit of the pooled model's residuals on ``[x, 1]`` (ridge 1e-2 per
+    row), whose weights have, across tasks, the variance of the task effects
+    plus their sampling variance. By the method of moments: the noise is the
+    pooled variance of the rows around their task's fit, and the prior
+    variance of every weight is the mean square of the task fits' weights
+    less the mean of their sampling variances, floored at ``_MIN_STD ** 2``.
+    A column constant within tasks has a large sampling variance and so no
+    variance of its own; the intercept carries the task offsets. Outputs are
+    averaged. Returns the prior mean, the prior standard deviations and the
+    noise variance.
+    """
+    design = np.hstack([inputs, np.ones((len(inputs), 1))])
+    n_rows, n_columns = design.shape
+    gram = design.T @ design + 1e-3 * n_rows * np.eye(n_columns)
+    mean = np.linalg.solve(gram, design.T @ targets)
+    residual = targets - design @ mean
+    order = np.argsort(task_codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(task_codes[order])) + 1
+    square, sampling, sse, dof = [], [], 0.0, 0
+    for rows in np.split(order, bounds):
+        if len(rows) < 2:
+            continue
+        X_t, r_t = design[rows], residual[rows]
+        inverse = np.linalg.inv(X_t.T @ X_t + 1e-2 * len(rows) * np.eye(n_columns))
+        effect = inverse @ X_t.T @ r_t
+        sse += float(((r_t - X_t @ effect) ** 2).sum(0).mean())
+        dof += len(rows)
+        square.append((effect**2).mean(1))
+        sampling.append(np.diag(inverse @ X_t.T @ X_t @ inverse))
+    if not square:
+        noise = float((residual**2).mean())
+        return mean, np.full(n_columns, _MIN_STD), np.float64(max(noise, 1e-6))
+    noise = sse / dof
+    variance = np.mean(square, axis=0) - noise * np.mean(sampling, axis=0)
+    std = np.sqrt(np.maximum(variance, _MIN_STD**2))
+    return mean, std, np.float64(max(noise, 1e-6))
 
 
 def random_intercept(inputs, targets, task_codes):
-    """Empirical-Bayes random-intercept model of targets on ``[x, 1]``.
-
-    Least squares (a tiny ridge) for the pooled weights; from its residuals,
-    the pooled within-task variance (the noise) and, by the method of
-    moments, the variance of the task means less their sampling variance
-    (the intercept's), averaged over outputs. Returns the prior mean, the
-    prior standard deviations (``_SLOPE_STD`` for slopes) and the noise.
-    """
+    """Empirical-Bayes random-intercept model: `random_effects` with every
+    slope at ``_MIN_STD``."""
+    mean, std, noise = random_effects(inputs, targets, task_codes)
     design = np.hstack([inputs, np.ones((len(inputs), 1))])
-    gram = design.T @ design + 1e-3 * len(inputs) * np.eye(design.shape[1])
-    mean = np.linalg.solve(gram, design.T @ targets)
     residual = targets - design @ mean
     codes = np.unique(task_codes, return_inverse=True)[1].ravel()
     counts = np.bincount(codes)
@@ -845,11 +901,15 @@ def random_intercept(inputs, targets, task_codes):
     noise = float(((residual - means[codes]) ** 2).sum(0).mean() / dof)
     between = 0.0
     if len(counts) > 1:
-        spread = means.var(axis=0, ddof=1) - (noise / counts).mean()
-        between = float(np.maximum(spread, 0.0).mean())
-    std = np.full(design.shape[1], _SLOPE_STD)
-    std[-1] = max(np.sqrt(between), _SLOPE_STD)
+        between = float(
+            np.maximum(means.var(axis=0, ddof=1) - (noise / counts).mean(), 0.0).mean()
+        )
+    std = np.full(design.shape[1], _MIN_STD)
+    std[-1] = max(np.sqrt(between), _MIN_STD)
     return mean, std, np.float64(max(noise, 1e-6))
+
+
+_PRIOR_FIT = random_intercept
 
 
 def base_targets(columns, n_outputs, classification):

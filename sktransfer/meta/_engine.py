@@ -347,7 +347,7 @@ class ClosedFormTrainer(MetaEngine):
         scorings stops. Returns whether any kind is still active.
         """
         net = self.module_
-        support, query = valid
+        support, query, self.units_ = valid
         last = net.n_members - 1
         self._set_training(False)
         with torch.no_grad():
@@ -355,8 +355,12 @@ class ClosedFormTrainer(MetaEngine):
                 if name not in net.active:
                     continue
                 outputs = kind.validation_outputs(support, query)[:last]
-                loss, error = pooled_loss(
-                    outputs, query[1][:last], query[2][:last], kind.classification
+                loss, per_unit = pooled_loss(
+                    outputs,
+                    query[1][:last],
+                    query[2][:last],
+                    kind.classification,
+                    self.units_[:last],
                 )
                 if record:
                     self.history.record(f"valid_loss_{name}", loss)
@@ -369,7 +373,7 @@ class ClosedFormTrainer(MetaEngine):
                     if self.patience_left_[name] <= 0:
                         net.active.remove(name)
                 candidates.append(
-                    (iteration, loss, error, kind.member_state(last), outputs)
+                    (iteration, loss, per_unit, kind.member_state(last), outputs)
                 )
         self._set_training(True)
         return bool(net.active)
@@ -377,9 +381,10 @@ class ClosedFormTrainer(MetaEngine):
     def keep_best(self):
         """Load each kind's chosen full member and drop the fold members.
 
-        The one-standard-error rule chooses: the earliest candidate whose
-        pooled loss is within one standard error of the best one, so that a
-        longer training must show more than noise to be kept. Returns, per
+        The paired one-standard-error rule chooses (`within_noise`): the
+        earliest candidate no worse than the best one beyond noise, held-out
+        task by held-out task, so that a longer training must show more than
+        noise to be kept. Returns, per
         kind, the meta-iteration chosen and the fold members' outputs on the
         validation episodes there. The optimiser starts afresh on the
         remaining weights.
@@ -389,25 +394,25 @@ class ClosedFormTrainer(MetaEngine):
         chosen = {}
         for name, kind in net.kinds.items():
             candidates = self.candidates_[name]
-            best = min(candidates, key=lambda c: c[1])
-            iteration, _, _, state, outputs = next(
-                c for c in candidates if c[1] <= best[1] + best[2]
-            )
+            iteration, _, _, state, outputs = candidates[
+                within_noise([(c[1], c[2]) for c in candidates])
+            ]
             kind.load_member_state(last, state)
             chosen[name] = (iteration, outputs)
             kind.keep_member(last)
         net.active = list(net.kinds)
         self.initialize_optimizer()
-        del self.candidates_, self.patience_left_
+        del self.candidates_, self.patience_left_, self.units_
         return chosen
 
 
-def pooled_loss(outputs, target, weight, classification):
-    """Mean query loss over every row of every episode, and its standard error.
+def pooled_loss(outputs, target, weight, classification, units):
+    """Mean query loss over every row, and the mean loss of every unit.
 
     The squared error of the outputs (mean over targets), or the
-    cross-entropy of logits; padding rows (weight 0) do not count. The
-    standard error is that of the mean over episodes of each episode's loss.
+    cross-entropy of logits; padding rows (weight 0) do not count. ``units``
+    ``(n_members, n_episodes)`` numbers the unit (a held-out task) of every
+    episode; the per-unit losses pair candidates scored on the same episodes.
     """
     if classification:
         per_row = torch.nn.functional.cross_entropy(
@@ -415,10 +420,31 @@ def pooled_loss(outputs, target, weight, classification):
         ).view_as(weight)
     else:
         per_row = (outputs - target).square().mean(-1)
+    loss = (per_row * weight).sum(-1).flatten()
     total = weight.sum(-1).flatten()
-    per_episode = ((per_row * weight).sum(-1).flatten() / total.clamp_min(1.0))[
-        total > 0
-    ]
-    loss = float((per_row * weight).sum() / weight.sum().clamp_min(1.0))
-    error = float(per_episode.std() / per_episode.numel() ** 0.5)
-    return loss, error
+    n_units = int(units.max()) + 1
+    unit_loss = torch.zeros(n_units, dtype=loss.dtype, device=loss.device)
+    unit_weight = torch.zeros_like(unit_loss)
+    unit_loss.index_add_(0, units.flatten(), loss)
+    unit_weight.index_add_(0, units.flatten(), total)
+    present = unit_weight > 0
+    mean = float(loss.sum() / total.sum().clamp_min(1.0))
+    return mean, (unit_loss[present] / unit_weight[present]).cpu()
+
+
+def within_noise(losses):
+    """Index of the first candidate no worse than the best beyond noise.
+
+    ``losses`` is a list of ``(pooled loss, per-unit losses)``. A candidate
+    is kept when its mean paired difference with the best candidate, over
+    units, is at most one standard error of that difference (the
+    one-standard-error rule, paired); the best candidate always qualifies.
+    """
+    best = min(range(len(losses)), key=lambda i: losses[i][0])
+    reference = losses[best][1]
+    for i, (_, per_unit) in enumerate(losses):
+        diff = per_unit - reference
+        error = float(diff.std() / len(diff) ** 0.5) if len(diff) > 1 else 0.0
+        if float(diff.mean()) <= error:
+            return i
+    return best
