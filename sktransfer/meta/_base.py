@@ -582,14 +582,15 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
         )
 
     def _prior_init(self, inputs, targets, task_codes, member_rows):
-        """Each member's prior to start from: a random-effects linear model.
+        """Each member's prior to start from: a random-intercept model.
 
-        The empirical-Bayes fit of its own training rows (`random_effects`):
+        The empirical-Bayes fit of its own training rows (`random_intercept`):
         the pooled least-squares weights as the prior mean, the between-task
-        standard deviations of the intercept and of every slope, the
-        within-task noise. With a base estimator the fit is of what its
-        prediction leaves. None in the episodic label space, where classes
-        differ between tasks and the prior mean stays 0.
+        standard deviation of the intercept and a small one of the slopes,
+        the within-task noise; meta-training earns the random slopes. With a
+        base estimator the fit is of what its prediction leaves. None in the
+        episodic label space, where classes differ between tasks and the prior
+        mean stays 0.
         """
         if getattr(self, "n_way", None) is not None:
             return None
@@ -602,7 +603,7 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
                 inputs[:, -n_base:], targets.shape[1], is_classifier(self)
             )
         fits = [
-            _PRIOR_FIT(inputs[rows], targets[rows], task_codes[rows])
+            random_intercept(inputs[rows], targets[rows], task_codes[rows])
             for rows in member_rows
         ]
         return PriorInit(*(np.stack(part) for part in zip(*fits, strict=True)))
@@ -839,58 +840,24 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
         return tags
 
 
-# The least prior standard deviation where meta-training starts, so that a
-# weight whose variance the data cannot show can still grow.
-_MIN_STD = 0.01
-
-
-def random_effects(inputs, targets, task_codes):
-    """Empirical-Bayes model of targets on ``[x, 1]`` with random task effects.
-
-    The pooled weights by least squares (a tiny ridge); then, per task, a
-    ridge fit of the pooled model's residuals on ``[x, 1]`` (ridge 1e-2 per
-    row), whose weights have, across tasks, the variance of the task effects
-    plus their sampling variance. By the method of moments: the noise is the
-    pooled variance of the rows around their task's fit, and the prior
-    variance of every weight is the mean square of the task fits' weights
-    less the mean of their sampling variances, floored at ``_MIN_STD ** 2``.
-    A column constant within tasks has a large sampling variance and so no
-    variance of its own; the intercept carries the task offsets. Outputs are
-    averaged. Returns the prior mean, the prior standard deviations and the
-    noise variance.
-    """
-    design = np.hstack([inputs, np.ones((len(inputs), 1))])
-    n_rows, n_columns = design.shape
-    gram = design.T @ design + 1e-3 * n_rows * np.eye(n_columns)
-    mean = np.linalg.solve(gram, design.T @ targets)
-    residual = targets - design @ mean
-    order = np.argsort(task_codes, kind="stable")
-    bounds = np.flatnonzero(np.diff(task_codes[order])) + 1
-    square, sampling, sse, dof = [], [], 0.0, 0
-    for rows in np.split(order, bounds):
-        if len(rows) < 2:
-            continue
-        X_t, r_t = design[rows], residual[rows]
-        inverse = np.linalg.inv(X_t.T @ X_t + 1e-2 * len(rows) * np.eye(n_columns))
-        effect = inverse @ X_t.T @ r_t
-        sse += float(((r_t - X_t @ effect) ** 2).sum(0).mean())
-        dof += len(rows)
-        square.append((effect**2).mean(1))
-        sampling.append(np.diag(inverse @ X_t.T @ X_t @ inverse))
-    if not square:
-        noise = float((residual**2).mean())
-        return mean, np.full(n_columns, _MIN_STD), np.float64(max(noise, 1e-6))
-    noise = sse / dof
-    variance = np.mean(square, axis=0) - noise * np.mean(sampling, axis=0)
-    std = np.sqrt(np.maximum(variance, _MIN_STD**2))
-    return mean, std, np.float64(max(noise, 1e-6))
+# The prior standard deviation of the slopes where meta-training starts: the
+# pooled model with a random intercept, every random slope to be earned.
+_SLOPE_STD = 0.01
 
 
 def random_intercept(inputs, targets, task_codes):
-    """Empirical-Bayes random-intercept model: `random_effects` with every
-    slope at ``_MIN_STD``."""
-    mean, std, noise = random_effects(inputs, targets, task_codes)
+    """Empirical-Bayes random-intercept model of targets on ``[x, 1]``.
+
+    Least squares (a tiny ridge) for the pooled weights; from its residuals,
+    the pooled within-task variance (the noise) and, by the method of
+    moments, the variance of the task means less their sampling variance
+    (the intercept's), averaged over outputs. Returns the prior mean, the
+    prior standard deviations (``_SLOPE_STD`` for the slopes) and the noise
+    variance.
+    """
     design = np.hstack([inputs, np.ones((len(inputs), 1))])
+    gram = design.T @ design + 1e-3 * len(inputs) * np.eye(design.shape[1])
+    mean = np.linalg.solve(gram, design.T @ targets)
     residual = targets - design @ mean
     codes = np.unique(task_codes, return_inverse=True)[1].ravel()
     counts = np.bincount(codes)
@@ -901,15 +868,11 @@ def random_intercept(inputs, targets, task_codes):
     noise = float(((residual - means[codes]) ** 2).sum(0).mean() / dof)
     between = 0.0
     if len(counts) > 1:
-        between = float(
-            np.maximum(means.var(axis=0, ddof=1) - (noise / counts).mean(), 0.0).mean()
-        )
-    std = np.full(design.shape[1], _MIN_STD)
-    std[-1] = max(np.sqrt(between), _MIN_STD)
+        spread = means.var(axis=0, ddof=1) - (noise / counts).mean()
+        between = float(np.maximum(spread, 0.0).mean())
+    std = np.full(design.shape[1], _SLOPE_STD)
+    std[-1] = max(np.sqrt(between), _SLOPE_STD)
     return mean, std, np.float64(max(noise, 1e-6))
-
-
-_PRIOR_FIT = random_intercept
 
 
 def base_targets(columns, n_outputs, classification):
