@@ -364,13 +364,16 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
         if reset:
             self._random_seed = self._draw_seed(self._make_rng())
             self._fit_standardization(tasks.X, tasks.y if is_regressor(self) else None)
+        # The targets (standardised with the statistics; classes_ set) before
+        # the base estimator, whose class columns follow classes_.
+        targets, slots, n_slots, counts, _, n_outputs = self._encode_targets(
+            tasks, reset=reset, **kwargs
+        )
+        if reset:
             base = self._fit_base_estimator(tasks, single)
         else:
             base = self._base_predictions(tasks.X)
         inputs = self._head_inputs(tasks.X, base)
-        targets, slots, n_slots, counts, _, n_outputs = self._encode_targets(
-            tasks, reset=reset, **kwargs
-        )
         usable = usable_tasks(
             counts,
             tasks,
@@ -680,6 +683,9 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
             clone(base), tasks.X, tasks.y, groups=groups, cv=splitter, method=method
         )
         self.base_estimator_ = clone(base).fit(tasks.X, tasks.y)
+        if is_classifier(self):
+            # cross_val_predict's columns are the sorted labels of y.
+            return self._proba_of_classes(out, np.unique(tasks.y))
         return out
 
     def _base_predictions(self, X):
@@ -687,7 +693,16 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
         base = getattr(self, "base_estimator_", None)
         if base is None:
             return None
-        return base.predict_proba(X) if is_classifier(self) else base.predict(X)
+        if is_classifier(self):
+            return self._proba_of_classes(base.predict_proba(X), base.classes_)
+        return base.predict(X)
+
+    def _proba_of_classes(self, proba, labels):
+        """Probabilities with one column per entry of ``classes_``: a class the
+        base model never saw (``partial_fit(..., classes=)``) gets 0."""
+        out = np.zeros((len(proba), len(self.classes_)))
+        out[:, np.searchsorted(self.classes_, labels)] = proba
+        return out
 
     def _n_base_columns(self):
         """Columns the base estimator adds to the head's inputs."""
@@ -824,7 +839,9 @@ class BaseClosedForm(EpisodeBatchMixin, BaseTransferEstimator):
         ).mean
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: on Python 3.11+ object.__getstate__ returns __dict__ itself,
+        # and moving the adaptation to the CPU must not move the live one.
+        state = dict(super().__getstate__())
         if "adapted_" in state:
             state["adapted_"] = _to_device(state["adapted_"], "cpu")
         return state

@@ -293,7 +293,8 @@ class ClosedFormTrainer(MetaEngine):
         self.candidates_ = {name: [] for name in net.kinds}
         self.patience_left_ = dict.fromkeys(net.kinds, self.episode["patience"])
         if valid is not None:
-            # The starting point is a candidate too: iteration 0.
+            # A start that is a model (the empirical-Bayes head) is a
+            # candidate too: iteration 0.
             self.score_members(valid, iteration=0)
 
     def draw(self, pools):
@@ -352,7 +353,9 @@ class ClosedFormTrainer(MetaEngine):
         self._set_training(False)
         with torch.no_grad():
             for name, kind in net.kinds.items():
-                if name not in net.active:
+                if name not in net.active or (
+                    iteration == 0 and not kind.start_is_a_model
+                ):
                     continue
                 outputs = kind.validation_outputs(support, query)[:last]
                 loss, per_unit = pooled_loss(

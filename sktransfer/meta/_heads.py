@@ -138,6 +138,9 @@ class PriorInit(NamedTuple):
 
 
 class RidgeMembers(_Members):
+    # The head starts at the empirical-Bayes baseline: a candidate of its own.
+    start_is_a_model = True
+
     """Meta-learned Bayesian linear heads (ALPaCA; R2-D2 for classes).
 
     Features ``phi(x) = [g(x), x, 1]`` where ``g`` is a learned network (absent
@@ -306,6 +309,8 @@ class ProtoMembers(_Members):
     """
 
     classification = True
+    # A random embedding is no model to fall back to (see `RidgeMembers`).
+    start_is_a_model = False
 
     def __init__(self, body, n_members, n_inputs, n_classes, *, shared):
         super().__init__()
@@ -317,9 +322,7 @@ class ProtoMembers(_Members):
             self.prior_prototypes = nn.Parameter(
                 torch.zeros(n_members, n_classes, n_components)
             )
-            self.prior_count_ = nn.Parameter(
-                _inverse_softplus(torch.ones(n_members))
-            )
+            self.prior_count_ = nn.Parameter(_inverse_softplus(torch.ones(n_members)))
 
     def embed(self, X):
         n_members, n_episodes, n_rows, n_inputs = X.shape

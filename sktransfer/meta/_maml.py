@@ -463,7 +463,9 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
         return next(self.module_.parameters()).device
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: on Python 3.11+ object.__getstate__ returns __dict__ itself,
+        # and moving the adaptation to the CPU must not move the live one.
+        state = dict(super().__getstate__())
         if "adapted_params_" in state:
             state["adapted_params_"] = {
                 k: v.cpu() for k, v in state["adapted_params_"].items()

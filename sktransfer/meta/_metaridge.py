@@ -166,9 +166,9 @@ class MetaRidgeRegressor(RegressorTargets, RegressorMixin, _BaseMetaRidge):
         Meta-iterations run so far.
     base_estimator_ : estimator
         The ``base_estimator`` fitted on every training row.
-    x_mean_, x_scale_ : ndarray of shape (n_inputs,) or None
-        Mean and standard deviation of the head's inputs over the training
-        rows (the features, then the base estimator's columns).
+    x_mean_, x_scale_ : ndarray of shape (n_features_in_,) or None
+        Mean and standard deviation of each feature over the training rows
+        (the base estimator's predictions are standardised as targets).
     y_mean_, y_scale_ : ndarray of shape (n_outputs,) or None
         Mean and standard deviation of the training targets.
     n_outputs_ : int
@@ -307,9 +307,9 @@ class MetaRidgeClassifier(ClosedFormClassifierMixin, _BaseMetaRidge):
         Meta-iterations run so far.
     base_estimator_ : estimator
         The ``base_estimator`` fitted on every training row.
-    x_mean_, x_scale_ : ndarray of shape (n_inputs,) or None
-        Mean and standard deviation of the head's inputs over the training
-        rows (the features, then the base estimator's columns).
+    x_mean_, x_scale_ : ndarray of shape (n_features_in_,) or None
+        Mean and standard deviation of each feature over the training rows
+        (the base estimator's predictions are standardised as targets).
     n_features_in_ : int
         Number of features seen during `fit`.
     feature_names_in_ : ndarray of shape (n_features_in_,)

@@ -1,0 +1,373 @@
+"""Tests of the pure closed-form core against independent references.
+
+The Bayesian linear head (`ridge_posterior`, `ridge_predict`) is compared with
+the textbook posterior computed here in float64 numpy, one task at a time, and
+with scikit-learn's `Ridge` where the two coincide; the Gaussian likelihood
+with `scipy.stats.norm`; the prototypes with per-class means and the logits
+with `scipy.spatial.distance.cdist`.
+"""
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import cdist
+from scipy.stats import norm
+from sklearn.linear_model import LinearRegression, Ridge
+
+from sktransfer.meta._closed_form import (
+    class_prototypes,
+    gaussian_nll,
+    prototype_logits,
+    ridge_posterior,
+    ridge_predict,
+)
+
+N_TASKS = 4
+N_ROWS = 7
+N_FEATURES = 3
+N_OUTPUTS = 2
+N_NEW = 5
+
+
+def _t(a):
+    return torch.as_tensor(np.asarray(a, dtype=np.float64))
+
+
+def _weights(rng, n_tasks=N_TASKS, n_rows=N_ROWS):
+    """Row weights with zeros (padding), unequal values and no all-zero task."""
+    weight = rng.uniform(0.5, 2.0, size=(n_tasks, n_rows))
+    for t in range(1, n_tasks):
+        weight[t, n_rows - t :] = 0.0
+    return weight
+
+
+def _problem(seed=0, n_rows=N_ROWS, n_outputs=N_OUTPUTS, per_task_prior=True):
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(N_TASKS, n_rows, N_FEATURES))
+    targets = rng.normal(size=(N_TASKS, n_rows, n_outputs))
+    weight = _weights(rng, n_rows=n_rows)
+    # Padding rows are wild: they must change nothing.
+    features[weight == 0] = 1e3
+    targets[weight == 0] = -1e3
+    shape = (N_TASKS,) if per_task_prior else ()
+    prior_mean = rng.normal(size=(*shape, N_FEATURES, n_outputs))
+    prior_std = rng.uniform(0.3, 2.0, size=(*shape, N_FEATURES))
+    noise_var = rng.uniform(0.2, 1.5, size=shape)
+    new = rng.normal(size=(N_TASKS, N_NEW, N_FEATURES))
+    return features, targets, weight, prior_mean, prior_std, noise_var, new
+
+
+def _textbook(features, targets, weight, prior_mean, prior_std, noise_var):
+    """Bayesian linear regression of one task in float64 numpy.
+
+    Covariance ``(diag(1/s^2) + Phi^T W Phi / sigma^2)^-1`` and mean
+    ``cov (diag(1/s^2) m0 + Phi^T W y / sigma^2)``.
+    """
+    prior_precision = np.diag(1.0 / prior_std**2)
+    W = np.diag(weight)
+    cov = np.linalg.inv(prior_precision + features.T @ W @ features / noise_var)
+    mean = cov @ (prior_precision @ prior_mean + features.T @ W @ targets / noise_var)
+    return mean, cov
+
+
+def _per_task(value, t, per_task):
+    return value[t] if per_task else value
+
+
+def _solve(features, targets, weight, prior_mean, prior_std, noise_var, new):
+    posterior = ridge_posterior(
+        _t(features),
+        _t(targets),
+        _t(weight),
+        _t(prior_mean),
+        _t(prior_std),
+        _t(noise_var),
+    )
+    mean, var = ridge_predict(posterior, _t(new), return_var=True)
+    return posterior, mean.numpy(), var.numpy()
+
+
+@pytest.mark.parametrize("per_task_prior", [True, False], ids=["per-task", "shared"])
+def test_ridge_posterior_and_predictive_match_the_textbook(per_task_prior):
+    problem = _problem(per_task_prior=per_task_prior)
+    features, targets, weight, prior_mean, prior_std, noise_var, new = problem
+    posterior, mean, var = _solve(*problem)
+    assert mean.shape == (N_TASKS, N_NEW, N_OUTPUTS)
+    assert var.shape == (N_TASKS, N_NEW)
+    for t in range(N_TASKS):
+        keep = weight[t] > 0  # the textbook sees only the real rows
+        s = _per_task(prior_std, t, per_task_prior)
+        sigma2 = _per_task(noise_var, t, per_task_prior)
+        w_mean, w_cov = _textbook(
+            features[t][keep],
+            targets[t][keep],
+            weight[t][keep],
+            _per_task(prior_mean, t, per_task_prior),
+            s,
+            sigma2,
+        )
+        np.testing.assert_allclose(posterior.mean[t].numpy(), w_mean, rtol=1e-9)
+        np.testing.assert_allclose(mean[t], new[t] @ w_mean, rtol=1e-9, atol=1e-12)
+        expected_var = sigma2 + np.einsum("rf,fg,rg->r", new[t], w_cov, new[t])
+        np.testing.assert_allclose(var[t], expected_var, rtol=1e-9)
+
+
+def test_padding_rows_change_nothing():
+    problem = _problem()
+    features, targets, weight, prior_mean, prior_std, noise_var, new = problem
+    _, mean, var = _solve(*problem)
+    # The same tasks with different junk in the padding rows, and with more of it.
+    pad = np.zeros((N_TASKS, 3))
+    wider = [
+        np.concatenate([features, np.full((N_TASKS, 3, N_FEATURES), -7.0)], 1),
+        np.concatenate([targets, np.full((N_TASKS, 3, N_OUTPUTS), 99.0)], 1),
+        np.concatenate([weight, pad], 1),
+    ]
+    _, mean2, var2 = _solve(*wider, prior_mean, prior_std, noise_var, new)
+    np.testing.assert_allclose(mean2, mean, rtol=1e-10)
+    np.testing.assert_allclose(var2, var, rtol=1e-10)
+
+
+def test_batched_over_tasks_equals_a_loop_over_tasks():
+    problem = _problem(seed=1)
+    _, mean, var = _solve(*problem)
+    for t in range(N_TASKS):
+        one = [value[t : t + 1] for value in problem]
+        _, mean_t, var_t = _solve(*one)
+        np.testing.assert_allclose(mean_t[0], mean[t], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(var_t[0], var[t], rtol=1e-10)
+
+
+def test_multi_output_is_one_solve_per_output():
+    # Each output column alone gives the same mean and the same variance.
+    problem = _problem(seed=2, n_outputs=3)
+    features, targets, weight, prior_mean, prior_std, noise_var, new = problem
+    _, mean, var = _solve(*problem)
+    for j in range(3):
+        _, mean_j, var_j = _solve(
+            features,
+            targets[..., j : j + 1],
+            weight,
+            prior_mean[..., j : j + 1],
+            prior_std,
+            noise_var,
+            new,
+        )
+        np.testing.assert_allclose(mean_j[..., 0], mean[..., j], rtol=1e-10)
+        np.testing.assert_allclose(var_j, var, rtol=1e-10)
+
+
+def test_flat_prior_and_small_noise_give_least_squares():
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(N_TASKS, 20, N_FEATURES))
+    targets = rng.normal(size=(N_TASKS, 20, N_OUTPUTS))
+    weight = np.ones((N_TASKS, 20))
+    _, mean, _ = _solve(
+        features,
+        targets,
+        weight,
+        rng.normal(size=(N_FEATURES, N_OUTPUTS)),  # forgotten under a flat prior
+        np.full(N_FEATURES, 1e3),
+        np.asarray(1e-4),
+        features,
+    )
+    for t in range(N_TASKS):
+        ols = LinearRegression(fit_intercept=False).fit(features[t], targets[t])
+        np.testing.assert_allclose(mean[t], ols.predict(features[t]), atol=1e-6)
+
+
+def test_no_support_rows_leave_the_prior():
+    problem = list(_problem(seed=4))
+    problem[2] = np.zeros_like(problem[2])
+    features, targets, weight, prior_mean, prior_std, noise_var, new = problem
+    posterior, mean, var = _solve(*problem)
+    np.testing.assert_allclose(posterior.mean.numpy(), prior_mean, rtol=1e-12)
+    for t in range(N_TASKS):
+        prior_cov = np.diag(prior_std[t] ** 2)
+        np.testing.assert_allclose(mean[t], new[t] @ prior_mean[t], rtol=1e-12)
+        expected = noise_var[t] + np.einsum("rf,fg,rg->r", new[t], prior_cov, new[t])
+        np.testing.assert_allclose(var[t], expected, rtol=1e-12)
+
+
+def test_zero_prior_mean_and_equal_std_is_sklearn_ridge():
+    # Ridge minimises ||y - Phi w||^2_W + alpha ||w||^2: the posterior mean with
+    # prior N(0, s^2 I), noise sigma^2 and alpha = sigma^2 / s^2.
+    rng = np.random.default_rng(5)
+    features = rng.normal(size=(N_TASKS, N_ROWS, N_FEATURES))
+    targets = rng.normal(size=(N_TASKS, N_ROWS, N_OUTPUTS))
+    weight = _weights(rng)
+    s, sigma2 = 0.7, 0.4
+    new = rng.normal(size=(N_TASKS, N_NEW, N_FEATURES))
+    posterior, mean, _ = _solve(
+        features,
+        targets,
+        weight,
+        np.zeros((N_FEATURES, N_OUTPUTS)),
+        np.full(N_FEATURES, s),
+        np.asarray(sigma2),
+        new,
+    )
+    for t in range(N_TASKS):
+        ridge = Ridge(alpha=sigma2 / s**2, fit_intercept=False, solver="cholesky")
+        ridge.fit(features[t], targets[t], sample_weight=weight[t])
+        np.testing.assert_allclose(posterior.mean[t].numpy(), ridge.coef_.T, rtol=1e-8)
+        np.testing.assert_allclose(mean[t], ridge.predict(new[t]), rtol=1e-8)
+
+
+def test_predictive_variance_shrinks_with_more_rows():
+    rng = np.random.default_rng(6)
+    features = rng.normal(size=(1, 30, N_FEATURES))
+    targets = rng.normal(size=(1, 30, 1))
+    new = rng.normal(size=(1, N_NEW, N_FEATURES))
+    prior = (np.zeros((N_FEATURES, 1)), np.ones(N_FEATURES), np.asarray(0.5))
+    variances = []
+    for n in (0, 3, 10, 30):
+        weight = (np.arange(30) < n).astype(float)[None]
+        variances.append(_solve(features, targets, weight, *prior, new)[2][0])
+    for fewer, more in zip(variances, variances[1:], strict=False):
+        assert (more < fewer).all()
+    assert (variances[-1] > 0.5).all()  # never below the noise
+
+
+def test_float32_is_close_to_float64_for_ill_conditioned_features():
+    # Whitened coordinates keep the factorisation well conditioned in float32.
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=(2, 40, 1))
+    features = np.concatenate([base, base + 1e-3 * rng.normal(size=base.shape)], -1)
+    targets = rng.normal(size=(2, 40, 1))
+    args = (
+        features,
+        targets,
+        np.ones((2, 40)),
+        np.zeros((2, 1)),
+        np.full(2, 3.0),
+        np.asarray(0.1),
+    )
+    posterior64 = ridge_posterior(*(_t(a) for a in args))
+    posterior32 = ridge_posterior(*(_t(a).float() for a in args))
+    out64 = ridge_predict(posterior64, _t(features), return_var=True)
+    out32 = ridge_predict(posterior32, _t(features).float(), return_var=True)
+    assert torch.isfinite(out32[0]).all() and torch.isfinite(out32[1]).all()
+    np.testing.assert_allclose(out32[0].numpy(), out64[0].numpy(), atol=1e-3)
+    np.testing.assert_allclose(out32[1].numpy(), out64[1].numpy(), rtol=1e-3)
+
+
+# -- Gaussian likelihood --------------------------------------------------------
+def test_gaussian_nll_matches_scipy():
+    rng = np.random.default_rng(8)
+    mean = rng.normal(size=(N_TASKS, N_ROWS, N_OUTPUTS))
+    targets = rng.normal(size=(N_TASKS, N_ROWS, N_OUTPUTS))
+    var = rng.uniform(0.1, 3.0, size=(N_TASKS, N_ROWS))
+    weight = _weights(rng)
+    got = gaussian_nll(_t(mean), _t(var), _t(targets), _t(weight)).numpy()
+    assert got.shape == (N_TASKS,)
+    for t in range(N_TASKS):
+        per_row = -norm.logpdf(
+            targets[t], loc=mean[t], scale=np.sqrt(var[t])[:, None]
+        ).mean(1)
+        expected = np.average(per_row, weights=weight[t])
+        np.testing.assert_allclose(got[t], expected, rtol=1e-12)
+
+
+def test_gaussian_nll_of_a_task_without_rows_is_zero():
+    mean = torch.zeros(1, 3, 1, dtype=torch.float64)
+    var = torch.ones(1, 3, dtype=torch.float64)
+    got = gaussian_nll(mean, var, mean + 1.0, torch.zeros(1, 3, dtype=torch.float64))
+    assert float(got) == 0.0
+
+
+# -- prototypes -------------------------------------------------------------------
+N_CLASSES = 4
+N_COMPONENTS = 3
+
+
+def _embedded(seed=9):
+    rng = np.random.default_rng(seed)
+    embedding = rng.normal(size=(N_TASKS, N_ROWS, N_COMPONENTS))
+    # Class 3 never appears; class 2 appears only on padding rows of task 1.
+    labels = rng.integers(0, 2, size=(N_TASKS, N_ROWS))
+    labels[:, 0] = 0
+    labels[:, 1] = 1
+    weight = _weights(rng)
+    labels[1, -1] = 2
+    return embedding, labels, weight
+
+
+def _numpy_prototypes(embedding, labels, weight, prior=None, count=0.0):
+    out = np.zeros((N_TASKS, N_CLASSES, N_COMPONENTS))
+    for t in range(N_TASKS):
+        for c in range(N_CLASSES):
+            w = weight[t] * (labels[t] == c)
+            total = (w[:, None] * embedding[t]).sum(0)
+            n = w.sum()
+            if prior is None:
+                out[t, c] = total / n if n > 0 else 0.0
+            else:
+                out[t, c] = (total + count[t] * prior[c]) / (n + count[t])
+    return out
+
+
+def test_class_prototypes_are_weighted_class_means():
+    embedding, labels, weight = _embedded()
+    prototypes, counts = class_prototypes(
+        _t(embedding), torch.as_tensor(labels), _t(weight), N_CLASSES
+    )
+    np.testing.assert_allclose(
+        prototypes.numpy(), _numpy_prototypes(embedding, labels, weight), rtol=1e-12
+    )
+    for c in range(N_CLASSES):
+        np.testing.assert_allclose(
+            counts[:, c].numpy(), (weight * (labels == c)).sum(1), rtol=1e-12
+        )
+    # Absent classes (and a class on padding rows only) are zeros, not NaN.
+    assert (prototypes[:, 3] == 0).all() and (prototypes[1, 2] == 0).all()
+
+
+@pytest.mark.parametrize("per_task", [True, False], ids=["per-task", "shared"])
+def test_class_prototypes_shrink_toward_the_prior(per_task):
+    embedding, labels, weight = _embedded(seed=10)
+    rng = np.random.default_rng(11)
+    prior = rng.normal(size=(N_CLASSES, N_COMPONENTS))
+    count = rng.uniform(0.5, 3.0, size=N_TASKS) if per_task else 1.7
+    prototypes, _ = class_prototypes(
+        _t(embedding),
+        torch.as_tensor(labels),
+        _t(weight),
+        N_CLASSES,
+        prior=_t(prior),
+        prior_count=_t(count) if per_task else count,
+    )
+    expected = _numpy_prototypes(
+        embedding, labels, weight, prior, np.broadcast_to(count, N_TASKS)
+    )
+    np.testing.assert_allclose(prototypes.numpy(), expected, rtol=1e-12)
+    # A class without support rows keeps its prior prototype.
+    np.testing.assert_allclose(prototypes[:, 3].numpy(), np.tile(prior[3], (4, 1)))
+
+
+def test_prototype_logits_are_negative_squared_distances():
+    rng = np.random.default_rng(12)
+    embedding = rng.normal(size=(N_TASKS, N_ROWS, N_COMPONENTS))
+    prototypes = rng.normal(size=(N_TASKS, N_CLASSES, N_COMPONENTS))
+    logits = prototype_logits(_t(embedding), _t(prototypes)).numpy()
+    assert logits.shape == (N_TASKS, N_ROWS, N_CLASSES)
+    for t in range(N_TASKS):
+        expected = -cdist(embedding[t], prototypes[t], "sqeuclidean")
+        np.testing.assert_allclose(logits[t], expected, rtol=1e-10, atol=1e-12)
+
+
+def test_prototype_logits_have_a_finite_gradient_at_the_prototype():
+    # A class with a single support row: its prototype is that row.
+    embedding = torch.tensor(
+        [[[1.0, 2.0], [0.5, -1.0], [3.0, 0.0]]], dtype=torch.float64
+    ).requires_grad_()
+    labels = torch.tensor([[0, 1, 1]])
+    prototypes, _ = class_prototypes(
+        embedding, labels, torch.ones(1, 3, dtype=torch.float64), 2
+    )
+    logits = prototype_logits(embedding, prototypes)
+    assert logits[0, 0, 0] == 0.0
+    loss = torch.nn.functional.cross_entropy(logits[0], labels[0])
+    (grad,) = torch.autograd.grad(loss, embedding)
+    assert torch.isfinite(grad).all()
+    assert grad.abs().sum() > 0
