@@ -13,10 +13,15 @@ import sktransfer.datasets
 from sktransfer.datasets import (
     _generators,
     make_related_classification_tasks,
+    make_related_regression_tasks,
     make_sinusoid_tasks,
 )
 
-GENERATORS = [make_sinusoid_tasks, make_related_classification_tasks]
+GENERATORS = [
+    make_sinusoid_tasks,
+    make_related_classification_tasks,
+    make_related_regression_tasks,
+]
 
 # numpydoc codes not enforced: see the conventions of the project.
 IGNORED_NUMPYDOC_CODES = {"GL01", "SA01", "ES01", "GL02", "GL03", "RT02"}
@@ -25,6 +30,7 @@ IGNORED_NUMPYDOC_CODES = {"GL01", "SA01", "ES01", "GL02", "GL03", "RT02"}
 def test_public_api():
     assert sorted(sktransfer.datasets.__all__) == [
         "make_related_classification_tasks",
+        "make_related_regression_tasks",
         "make_sinusoid_tasks",
     ]
 
@@ -346,3 +352,60 @@ def test_docstring_examples():
     result = doctest.testmod(_generators, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+# --- make_related_regression_tasks -------------------------------------------
+
+
+def test_related_regression_shapes_grouping_and_seed():
+    X, y, t = make_related_regression_tasks(
+        n_tasks=6, n_samples=7, n_features=3, random_state=0
+    )
+    assert X.shape == (42, 3) and y.shape == (42,) and t.dtype == np.int64
+    np.testing.assert_array_equal(t, np.repeat(np.arange(6), 7))
+    again = make_related_regression_tasks(
+        n_tasks=6, n_samples=7, n_features=3, random_state=0
+    )
+    np.testing.assert_array_equal(y, again[1])
+    other = make_related_regression_tasks(
+        n_tasks=6, n_samples=7, n_features=3, random_state=1
+    )
+    assert not np.allclose(y, other[1])
+
+
+def test_related_regression_follows_its_formula():
+    # Without noise, y is exactly the documented trend plus task effects; the
+    # direction of h is the one whose tanh explains what is left.
+    X, y, t, params = make_related_regression_tasks(
+        n_tasks=5,
+        n_samples=50,
+        n_features=4,
+        noise=0.0,
+        return_params=True,
+        random_state=0,
+    )
+    known = (
+        np.sin(X[:, 0])
+        + 0.5 * X[:, 1] ** 2
+        + params["offset"][t]
+        + np.einsum("ij,ij->i", X, params["slopes"][t])
+    )
+    left = (y - known) / params["shape"][t]
+    assert np.all(np.abs(left) <= 1.0)  # tanh of something
+    direction = np.linalg.lstsq(
+        X, np.arctanh(np.clip(left, -0.999999, 0.999999)) / 2, rcond=None
+    )[0]
+    np.testing.assert_allclose(np.tanh(2 * X @ direction), left, atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(direction), 1.0, atol=1e-4)
+
+
+def test_related_regression_task_effects_scale_with_their_parameters():
+    _, _, _, small = make_related_regression_tasks(
+        n_tasks=2000,
+        offset_scale=0.1,
+        shape_scale=0.2,
+        random_state=0,
+        return_params=True,
+    )
+    assert small["offset"].std() == pytest.approx(0.1, rel=0.1)
+    assert small["shape"].std() == pytest.approx(0.2, rel=0.1)
