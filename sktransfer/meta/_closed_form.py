@@ -15,6 +15,7 @@ Parameters without the task axis broadcast over tasks.
 import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 
@@ -181,3 +182,53 @@ def prototype_logits(embedding, prototypes):
         - embedding.square().sum(-1, keepdim=True)
         - prototypes.square().sum(-1).unsqueeze(1)
     )
+
+
+# The prior standard deviation of the slopes where meta-training starts: the
+# pooled model with a random intercept, every random slope to be earned.
+_SLOPE_STD = 0.01
+
+
+def random_intercept(inputs, targets, task_codes):
+    """Empirical-Bayes random-intercept model of targets on ``[x, 1]``.
+
+    Least squares (a tiny ridge) for the pooled weights; from its residuals,
+    the pooled within-task variance (the noise) and, by the method of
+    moments, the variance of the task means less their sampling variance
+    (the intercept's), averaged over outputs. Returns the prior mean, the
+    prior standard deviations (``_SLOPE_STD`` for the slopes) and the noise
+    variance.
+    """
+    design = np.hstack([inputs, np.ones((len(inputs), 1))])
+    gram = design.T @ design + 1e-3 * len(inputs) * np.eye(design.shape[1])
+    mean = np.linalg.solve(gram, design.T @ targets)
+    residual = targets - design @ mean
+    codes = np.unique(task_codes, return_inverse=True)[1].ravel()
+    counts = np.bincount(codes)
+    sums = np.zeros((len(counts), residual.shape[1]))
+    np.add.at(sums, codes, residual)
+    means = sums / counts[:, None]
+    dof = max(int((counts - 1).sum()), 1)
+    noise = float(((residual - means[codes]) ** 2).sum(0).mean() / dof)
+    between = 0.0
+    if len(counts) > 1:
+        spread = means.var(axis=0, ddof=1) - (noise / counts).mean()
+        between = float(np.maximum(spread, 0.0).mean())
+    std = np.full(design.shape[1], _SLOPE_STD)
+    std[-1] = max(np.sqrt(between), _SLOPE_STD)
+    return mean, std, np.float64(max(noise, 1e-6))
+
+
+def base_targets(columns, n_outputs, classification):
+    """What the base predictions (the last input columns) say of the targets.
+
+    Regression: the predictions themselves. Classification: the class
+    probabilities of the offset logits (log-odds of class 1 for two classes).
+    """
+    if not classification:
+        return columns
+    if n_outputs == 2 and columns.shape[1] == 1:
+        columns = np.hstack([np.zeros_like(columns), columns])
+    columns = columns - columns.max(1, keepdims=True)
+    proba = np.exp(columns)
+    return proba / proba.sum(1, keepdims=True)

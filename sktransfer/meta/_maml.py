@@ -6,14 +6,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context, is_regressor
+from sklearn.base import ClassifierMixin, RegressorMixin, is_regressor
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping
 from torch import nn
 
 from sktransfer.base import (
-    BaseTransferEstimator,
     TransferClassifierMixin,
     TransferRegressorMixin,
     resolve_device,
@@ -21,11 +20,7 @@ from sktransfer.base import (
     torch_seed,
     uses_global_rng,
 )
-from sktransfer.meta._base import (
-    ClassifierTargets,
-    RegressorTargets,
-    usable_tasks,
-)
+from sktransfer.meta._base import BaseMetaLearner
 from sktransfer.meta._docstrings import (
     ATTRIBUTES,
     CLASSES,
@@ -34,14 +29,15 @@ from sktransfer.meta._docstrings import (
     N_WAY,
     PARAMETERS,
     REGRESSOR_LR,
-    SCORE_DOC,
 )
 from sktransfer.meta._engine import MetaModule, MetaProgressBar, MetaTrainer
-from sktransfer.meta._episodes import EpisodeBatchMixin
 from sktransfer.meta._inner_loop import batched_forward, head_parameter_names
-from sktransfer.model_selection._few_shot import few_shot_score
+from sktransfer.meta._targets import (
+    MetaClassifierMixin,
+    MetaRegressorMixin,
+    usable_tasks,
+)
 from sktransfer.tasks._sampling import build_pool, sample_episodes
-from sktransfer.tasks._taskset import TaskSet
 from sktransfer.utils._docstrings import (
     DEVICE,
     MODULE_PARAMETERS,
@@ -57,14 +53,8 @@ _SHARED_TEXT = {
 }
 
 
-class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
+class _BaseMAML(BaseMetaLearner):
     """Shared implementation of `MAMLClassifier` and `MAMLRegressor`."""
-
-    # With metadata routing enabled, task labels given to a meta-estimator
-    # (GridSearchCV, cross_validate, Pipeline) reach fit and score by default.
-    __metadata_request__fit = {"task_ids": True}
-    __metadata_request__partial_fit = {"task_ids": True}
-    __metadata_request__score = {"task_ids": True}
 
     _parameter_constraints: dict = {
         "module": [None, type, nn.Module],
@@ -151,65 +141,6 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
     def module_(self):
         """The meta-learned network (an ``nn.Module``)."""
         return self.net_.module_.net
-
-    @property
-    def history_(self):
-        """skorch ``History``: one row per epoch (a pass of meta-batches)."""
-        return self.net_.history
-
-    # -- fit -----------------------------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, task_ids=None):
-        """Meta-train on tasks.
-
-        Parameters
-        ----------
-        X : sequence of (X_i, y_i) pairs, TaskSet or array-like of shape \
-                (n_samples, n_features)
-            The tasks: pairs (or a `TaskSet`), or flat rows with ``task_ids``,
-            or one task's rows.
-        y : array-like of shape (n_samples,), default=None
-            Targets of the flat forms; ``None`` when ``X`` holds the tasks.
-        task_ids : array-like of shape (n_samples,), default=None
-            Task label of each row of the flat form. Without it the whole
-            set is one task.
-
-        Returns
-        -------
-        self : object
-            The meta-trained estimator.
-        """
-        with restore_on_error(self):
-            return self._fit(X, y, task_ids, reset=True, n_iterations=self.max_iter)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None, task_ids=None, **kwargs):
-        """One pass of meta-batches over the given tasks.
-
-        The first call initialises the model like `fit`; later calls go on
-        meta-training from the current weights and optimiser state.
-
-        Parameters
-        ----------
-        X : sequence of (X_i, y_i) pairs, TaskSet or array-like of shape \
-                (n_samples, n_features)
-            The tasks, in any of the forms `fit` accepts.
-        y : array-like of shape (n_samples,), default=None
-            Targets of the flat forms.
-        task_ids : array-like of shape (n_samples,), default=None
-            Task label of each row of the flat form.
-        **kwargs : dict
-            ``classes`` for classifiers: all labels of the shared label space,
-            needed on the first call when later calls bring new labels.
-
-        Returns
-        -------
-        self : object
-            The estimator after one more pass.
-        """
-        reset = not hasattr(self, "net_")
-        with restore_on_error(self):
-            return self._fit(X, y, task_ids, reset=reset, n_iterations=None, **kwargs)
 
     def _episode_sizes(self, counts, single):
         """Support and query rows per slot: shrunk to fit a single task."""
@@ -437,20 +368,6 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
         finally:
             module.train(was_training)
 
-    def _few_shot_score(self, X, y, sample_weight, task_ids):
-        """Mean over tasks of the score after adapting to a seeded support set."""
-        check_is_fitted(self)
-        X, y = validate_data(
-            self, X, y, reset=False, dtype=np.float64, **self._y_checks()
-        )
-        return few_shot_score(
-            self,
-            TaskSet.from_arrays(X, y, task_ids),
-            k_shot=self.k_shot,
-            random_state=self.random_state,
-            sample_weight=sample_weight,
-        ).mean
-
     def _inference_params(self):
         return getattr(self, "adapted_params_", None)
 
@@ -480,14 +397,9 @@ class _BaseMAML(EpisodeBatchMixin, BaseTransferEstimator):
                 k: v.to(device) for k, v in self.adapted_params_.items()
             }
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
-
 
 class MAMLClassifier(
-    ClassifierTargets, TransferClassifierMixin, ClassifierMixin, _BaseMAML
+    MetaClassifierMixin, TransferClassifierMixin, ClassifierMixin, _BaseMAML
 ):
     __doc__ = (
         """Model-agnostic meta-learning classifier (MAML, FOMAML, Meta-SGD, ANIL).
@@ -596,21 +508,9 @@ class MAMLClassifier(
             )
         return self._raw_predict(X)[:, : len(self.classes_)]
 
-    def score(self, X, y, sample_weight=None, task_ids=None):
-        if task_ids is None:
-            return super().score(X, y, sample_weight=sample_weight)
-        return self._few_shot_score(X, y, sample_weight, task_ids)
-
-    score.__doc__ = SCORE_DOC
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = True
-        return tags
-
 
 class MAMLRegressor(
-    RegressorTargets, TransferRegressorMixin, RegressorMixin, _BaseMAML
+    MetaRegressorMixin, TransferRegressorMixin, RegressorMixin, _BaseMAML
 ):
     __doc__ = (
         """Model-agnostic meta-learning regressor (MAML, FOMAML, Meta-SGD, ANIL).
@@ -648,15 +548,3 @@ class MAMLRegressor(
     )
 
     _criterion = nn.MSELoss
-
-    def score(self, X, y, sample_weight=None, task_ids=None):
-        if task_ids is None:
-            return super().score(X, y, sample_weight=sample_weight)
-        return self._few_shot_score(X, y, sample_weight, task_ids)
-
-    score.__doc__ = SCORE_DOC
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags

@@ -3,16 +3,14 @@
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import RegressorMixin, is_classifier
+from sklearn.base import RegressorMixin, clone, is_classifier
+from sklearn.model_selection import GroupKFold, KFold, cross_val_predict
 from sklearn.utils._param_validation import HasMethods, Interval
 
-from sktransfer.meta._base import (
-    BaseClosedForm,
-    ClosedFormClassifierMixin,
-    RegressorTargets,
-)
-from sktransfer.meta._docstrings import CLOSED_FORM_PARAMETERS, SCORE_DOC
+from sktransfer.meta._closed_form_base import BaseClosedForm, ClosedFormClassifierMixin
+from sktransfer.meta._docstrings import CLOSED_FORM_PARAMETERS
 from sktransfer.meta._heads import RidgeMembers
+from sktransfer.meta._targets import MetaRegressorMixin
 from sktransfer.utils._docstrings import DEVICE, MODULE_PARAMETERS, STANDARDIZE
 
 
@@ -73,6 +71,88 @@ class _BaseMetaRidge(BaseClosedForm):
         self.verbose = verbose
         self.callbacks = callbacks
 
+    # -- base estimator ------------------------------------------------------------
+    def _check_base_estimator(self):
+        base = getattr(self, "base_estimator", None)
+        if base is None:
+            return
+        if getattr(self, "n_way", None) is not None:
+            raise ValueError(
+                "base_estimator needs the shared label space: a pooled model cannot "
+                "predict the new classes of episodic (n_way) tasks."
+            )
+
+    def _fit_base_estimator(self, tasks, single):
+        """Out-of-fold predictions of ``base_estimator`` on the training rows.
+
+        The folds are folds of tasks (of rows for a single task); the model
+        refitted on every row, ``base_estimator_``, serves prediction. None
+        without a base estimator.
+        """
+        base = getattr(self, "base_estimator", None)
+        self.__dict__.pop("base_estimator_", None)
+        if base is None:
+            return None
+        n_folds = min(self.cv, tasks.n_tasks)
+        if single or n_folds < 2:
+            splitter, groups = KFold(min(self.cv, len(tasks.X))), None
+        else:
+            splitter, groups = GroupKFold(n_folds), tasks.task_codes
+        method = "predict_proba" if is_classifier(self) else "predict"
+        out = cross_val_predict(
+            clone(base), tasks.X, tasks.y, groups=groups, cv=splitter, method=method
+        )
+        self.base_estimator_ = clone(base).fit(tasks.X, tasks.y)
+        if is_classifier(self):
+            # cross_val_predict's columns are the sorted labels of y.
+            return self._proba_of_classes(out, np.unique(tasks.y))
+        return out
+
+    def _base_predictions(self, X):
+        """``base_estimator_``'s predictions (probabilities for classes), or None."""
+        base = getattr(self, "base_estimator_", None)
+        if base is None:
+            return None
+        if is_classifier(self):
+            return self._proba_of_classes(base.predict_proba(X), base.classes_)
+        return base.predict(X)
+
+    def _proba_of_classes(self, proba, labels):
+        """Probabilities with one column per entry of ``classes_``: a class the
+        base model never saw (``partial_fit(..., classes=)``) gets 0."""
+        out = np.zeros((len(proba), len(self.classes_)))
+        out[:, np.searchsorted(self.classes_, labels)] = proba
+        return out
+
+    def _n_base_columns(self):
+        """Columns the base estimator adds to the head's inputs."""
+        if getattr(self, "base_estimator", None) is None:
+            return 0
+        if not is_classifier(self):
+            return self.n_outputs_
+        return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    def _head_inputs(self, X, base):
+        """The head's inputs: standardised ``X``, then the base predictions in
+        the model's units (standardised targets, or log-odds of the classes).
+
+        These last columns are also the head's offset (see `RidgeMembers`).
+        """
+        X = self._standardize_X(np.asarray(X, dtype=np.float64))
+        if base is None:
+            return X
+        base = np.asarray(base, dtype=np.float64)
+        if not is_classifier(self):
+            columns = self._standardize_y(base.reshape(len(base), -1))
+        else:
+            log_proba = np.log(np.clip(base, 1e-6, 1.0))
+            columns = (
+                log_proba[:, 1:] - log_proba[:, :1]
+                if log_proba.shape[1] == 2
+                else log_proba - log_proba.mean(1, keepdims=True)
+            )
+        return np.hstack([X, columns])
+
     def _kinds(self, n_inputs, n_outputs, n_members, prior):
         """The model with learned features, and the linear one beside it."""
         common = {
@@ -123,7 +203,7 @@ _RIDGE_PARAMETERS = """    n_components : int, default=16
 """
 
 
-class MetaRidgeRegressor(RegressorTargets, RegressorMixin, _BaseMetaRidge):
+class MetaRidgeRegressor(MetaRegressorMixin, RegressorMixin, _BaseMetaRidge):
     __doc__ = (
         """Meta-learned Bayesian linear regression head (ALPaCA) over many tasks.
 
@@ -242,18 +322,6 @@ class MetaRidgeRegressor(RegressorTargets, RegressorMixin, _BaseMetaRidge):
 
     def _n_outputs(self):
         return self.n_outputs_
-
-    def score(self, X, y, sample_weight=None, task_ids=None):
-        if task_ids is None:
-            return super().score(X, y, sample_weight=sample_weight)
-        return self._few_shot_score(X, y, sample_weight, task_ids)
-
-    score.__doc__ = SCORE_DOC
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
 
 
 class MetaRidgeClassifier(ClosedFormClassifierMixin, _BaseMetaRidge):
