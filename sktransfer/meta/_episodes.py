@@ -49,11 +49,13 @@ class EpisodeBatchMixin:
             n_support = max(len(supports[i][1]) for i in idx)
             n_query = max(len(queries[i]) for i in idx)
             target_shape = encoded[start][0].shape[1:]
-            X_s = np.zeros((len(idx), n_support, width), dtype=np.float32)
+            # float64, as `adapt` gives them; a family that trains in float32
+            # casts in its `_adapt_batch`.
+            X_s = np.zeros((len(idx), n_support, width))
             y_s = np.zeros(
                 (len(idx), n_support, *target_shape), dtype=encoded[start][0].dtype
             )
-            w_s = np.zeros((len(idx), n_support), dtype=np.float32)
+            w_s = np.zeros((len(idx), n_support))
             X_q = np.zeros((len(idx), n_query, width))
             for j, i in enumerate(idx):
                 m = len(supports[i][1])

@@ -344,9 +344,10 @@ class _BaseMAML(BaseMetaLearner):
     def _adapt_batch(self, X, y, weight):
         """Adapt the meta-learned weights to many support sets in one pass.
 
-        ``X`` is ``(n_tasks, n_rows, n_features)`` float32 on the module's
-        device, ``y`` the encoded targets and ``weight`` 0 for padding rows.
-        Returns the batched adapted parameters, detached.
+        ``X`` is ``(n_tasks, n_rows, n_features)`` on the module's device
+        (cast to float32, the precision of training), ``y`` the encoded
+        targets and ``weight`` 0 for padding rows. Returns the batched adapted
+        parameters, detached.
         """
         seeded = (
             torch_seed(self._random_seed, X.device)
@@ -354,7 +355,9 @@ class _BaseMAML(BaseMetaLearner):
             else nullcontext()
         )
         with seeded:
-            return self.net_.adapt_episodes(X, y, weight, self._n_adapt_steps())
+            return self.net_.adapt_episodes(
+                X.float(), y, weight.float(), self._n_adapt_steps()
+            )
 
     def _batched_outputs(self, params, X):
         """Float64 outputs ``(n_tasks, n_rows, n_outputs)`` of batched parameters."""

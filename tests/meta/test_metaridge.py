@@ -711,3 +711,17 @@ def test_bad_input_is_refused_clearly(sinusoids, class_tasks):
         clf.adapt(Xc[:4], [0, 1, 5, 5])
     with pytest.raises(ValueError, match="n_way=4 are needed"):
         MetaRidgeClassifier(n_way=4, k_shot=3, **FAST).fit(Xc, yc, task_ids=tc)
+
+
+def test_few_shot_predictions_equal_adapt_then_predict(sinusoids):
+    # The batched path of few_shot_score and a loop of adapt/predict must give
+    # the same predictions, to the bit: both solve in float64.
+    from sktransfer.model_selection._few_shot import predict_episodes
+
+    X, y, t = sinusoids
+    est = MetaRidgeRegressor(k_shot=5, **FAST).fit(X, y, task_ids=t)
+    supports = [(X[t == i][:5], y[t == i][:5]) for i in range(3)]
+    queries = [X[t == i][5:] for i in range(3)]
+    batched = predict_episodes(est, supports, queries, ["a", "b", "c"])
+    for (X_s, y_s), X_q, pred in zip(supports, queries, batched, strict=True):
+        np.testing.assert_array_equal(pred, est.adapt(X_s, y_s).predict(X_q))
