@@ -1,6 +1,7 @@
 """The shared base of the meta-learners: task forms, fit, few-shot scoring."""
 
 import numpy as np
+import torch
 from sklearn.base import _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -16,7 +17,9 @@ class BaseMetaLearner(EpisodeBatchMixin, BaseTransferEstimator):
 
     A subclass provides ``_fit(X, y, task_ids, *, reset, n_iterations)``
     (``n_iterations`` None for one epoch of `partial_fit`), its engine as
-    ``net_`` and the batched adaptation of `EpisodeBatchMixin`.
+    ``net_``, the batched adaptation of `EpisodeBatchMixin` and
+    ``_keep_adaptation(adapted)``, which stores one adapted task for
+    `predict`.
     """
 
     # With metadata routing enabled, task labels given to a meta-estimator
@@ -85,6 +88,45 @@ class BaseMetaLearner(EpisodeBatchMixin, BaseTransferEstimator):
         reset = not hasattr(self, "net_")
         with restore_on_error(self):
             return self._fit(X, y, task_ids, reset=reset, n_iterations=None, **kwargs)
+
+    def adapt(self, X, y):
+        """Adapt to a new task's support set.
+
+        The MAML family takes ``n_adapt_steps`` gradient steps from the
+        meta-learned weights; the closed-form estimators solve their head's
+        posterior (or class prototypes) exactly. Either way adaptation always
+        starts from what was meta-learned, never from a previous adaptation,
+        and later calls to `predict` use it. A failing call leaves the
+        estimator as it was.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The support set's features.
+        y : array-like of shape (n_samples,)
+            The support set's targets.
+
+        Returns
+        -------
+        self : object
+            The adapted estimator.
+        """
+        check_is_fitted(self)
+        with restore_on_error(self):
+            X, y = validate_data(
+                self, X, y, reset=False, dtype=np.float64, **self._y_checks()
+            )
+            target, extra = self._encode_support(y)
+            device = self._device_of_module()
+            adapted = self._adapt_batch(
+                torch.as_tensor(self._episode_inputs(X), device=device)[None],
+                target.to(device)[None],
+                torch.ones((1, len(X)), dtype=torch.float64, device=device),
+            )
+            self._keep_adaptation(adapted)
+            for name, value in extra.items():
+                setattr(self, name, value)
+        return self
 
     def _few_shot_score(self, X, y, sample_weight, task_ids):
         """Mean over tasks of the score after adapting to a seeded support set."""

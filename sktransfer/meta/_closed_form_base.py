@@ -10,13 +10,11 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, is_classifier, is_regressor
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from sktransfer.base import (
     TransferClassifierMixin,
     resolve_device,
-    restore_on_error,
     torch_seed,
     uses_global_rng,
 )
@@ -404,39 +402,8 @@ class BaseClosedForm(BaseMetaLearner):
         return self._head_inputs(X, self._base_predictions(X))
 
     # -- adaptation and prediction ---------------------------------------------------
-    def adapt(self, X, y):
-        """Solve the head for a new task's support set, in closed form.
-
-        Always starts from the meta-learned prior, never from a previous
-        adaptation. Later calls to `predict` use the posterior.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The support set's features.
-        y : array-like of shape (n_samples,)
-            The support set's targets.
-
-        Returns
-        -------
-        self : object
-            The adapted estimator.
-        """
-        check_is_fitted(self)
-        with restore_on_error(self):
-            X, y = validate_data(
-                self, X, y, reset=False, dtype=np.float64, **self._y_checks()
-            )
-            target, extra = self._encode_support(y)
-            device = self._device_of_module()
-            self.adapted_ = self._adapt_batch(
-                torch.as_tensor(self._episode_inputs(X), device=device)[None],
-                target.to(device)[None],
-                torch.ones((1, len(X)), device=device),
-            )
-            for name, value in extra.items():
-                setattr(self, name, value)
-        return self
+    def _keep_adaptation(self, adapted):
+        self.adapted_ = adapted
 
     def _device_of_module(self):
         return next(self._inference_net.parameters()).device

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin, is_regressor
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping
 from torch import nn
 
@@ -16,7 +15,6 @@ from sktransfer.base import (
     TransferClassifierMixin,
     TransferRegressorMixin,
     resolve_device,
-    restore_on_error,
     torch_seed,
     uses_global_rng,
 )
@@ -301,45 +299,8 @@ class _BaseMAML(BaseMetaLearner):
         return self.n_inner_steps if self.n_adapt_steps is None else self.n_adapt_steps
 
     # -- adaptation ----------------------------------------------------------
-    def adapt(self, X, y):
-        """Adapt the meta-learned weights to a new task's support set.
-
-        Takes ``n_adapt_steps`` gradient steps (``n_inner_steps`` by default)
-        on ``(X, y)``, always starting from the meta-learned weights, never
-        from a previous adaptation. Later calls to `predict` use the adapted
-        weights.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The support set's features.
-        y : array-like of shape (n_samples,)
-            The support set's targets.
-
-        Returns
-        -------
-        self : object
-            The adapted estimator.
-        """
-        check_is_fitted(self)
-        with restore_on_error(self):
-            X, y = validate_data(
-                self, X, y, reset=False, dtype=np.float64, **self._y_checks()
-            )
-            target, extra = self._encode_support(y)
-            device = self._device_of_module()
-            X = self._standardize_X(X)
-            adapted = self._adapt_batch(
-                torch.as_tensor(X, dtype=torch.float32, device=device)[None],
-                target.to(device)[None],
-                torch.ones((1, len(X)), device=device),
-            )
-            self.adapted_params_ = {
-                name: value[0].detach() for name, value in adapted.items()
-            }
-            for name, value in extra.items():
-                setattr(self, name, value)
-        return self
+    def _keep_adaptation(self, adapted):
+        self.adapted_params_ = {name: value[0] for name, value in adapted.items()}
 
     def _adapt_batch(self, X, y, weight):
         """Adapt the meta-learned weights to many support sets in one pass.
