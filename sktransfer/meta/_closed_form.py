@@ -189,7 +189,7 @@ def prototype_logits(embedding, prototypes):
 _SLOPE_STD = 0.01
 
 
-def random_intercept(inputs, targets, task_codes):
+def random_intercept(inputs, targets, task_codes, *, n_classes=None):
     """Empirical-Bayes random-intercept model of targets on ``[x, 1]``.
 
     Least squares (a tiny ridge) for the pooled weights; from its residuals,
@@ -198,25 +198,42 @@ def random_intercept(inputs, targets, task_codes):
     (the intercept's), averaged over outputs. Returns the prior mean, the
     prior standard deviations (``_SLOPE_STD`` for the slopes) and the noise
     variance.
+
+    With ``n_classes``, ``targets`` are class codes and the outputs their
+    one-hot columns, made a block of classes at a time: memory grows with
+    the rows times the block, not times the classes.
     """
     design = np.hstack([inputs, np.ones((len(inputs), 1))])
     gram = design.T @ design + 1e-3 * len(inputs) * np.eye(design.shape[1])
-    mean = np.linalg.solve(gram, design.T @ targets)
-    residual = targets - design @ mean
     codes = np.unique(task_codes, return_inverse=True)[1].ravel()
     counts = np.bincount(codes)
-    sums = np.zeros((len(counts), residual.shape[1]))
-    np.add.at(sums, codes, residual)
-    means = sums / counts[:, None]
+    order = np.argsort(codes, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    n_outputs = targets.shape[1] if n_classes is None else n_classes
+    block = 256
+    means, within, spread = [], [], []
+    for first in range(0, n_outputs, block):
+        columns = np.arange(first, min(first + block, n_outputs))
+        if n_classes is None:
+            part = targets[:, columns]
+        else:
+            part = (targets[:, None] == columns).astype(np.float64)
+        mean = np.linalg.solve(gram, design.T @ part)
+        residual = part - design @ mean
+        task_means = np.add.reduceat(residual[order], starts) / counts[:, None]
+        means.append(mean)
+        within.append(((residual - task_means[codes]) ** 2).sum(0))
+        if len(counts) > 1:
+            spread.append(task_means.var(axis=0, ddof=1))
     dof = max(int((counts - 1).sum()), 1)
-    noise = float(((residual - means[codes]) ** 2).sum(0).mean() / dof)
+    noise = float(np.concatenate(within).mean() / dof)
     between = 0.0
-    if len(counts) > 1:
-        spread = means.var(axis=0, ddof=1) - (noise / counts).mean()
+    if spread:
+        spread = np.concatenate(spread) - (noise / counts).mean()
         between = float(np.maximum(spread, 0.0).mean())
     std = np.full(design.shape[1], _SLOPE_STD)
     std[-1] = max(np.sqrt(between), _SLOPE_STD)
-    return mean, std, np.float64(max(noise, 1e-6))
+    return np.hstack(means), std, np.float64(max(noise, 1e-6))
 
 
 def base_targets(columns, n_outputs, classification):

@@ -326,16 +326,21 @@ class BaseClosedForm(BaseMetaLearner):
         """
         if getattr(self, "n_way", None) is not None:
             return None
-        if is_classifier(self):
-            targets = np.eye(self._n_outputs())[targets]
-        targets = targets.reshape(len(inputs), -1)
+        n_classes = self._n_outputs() if is_classifier(self) else None
         n_base = self._n_base_columns()
+        if n_base and n_classes is not None:
+            targets = np.eye(n_classes)[targets]
+            n_classes = None
+        if n_classes is None:
+            targets = targets.reshape(len(inputs), -1)
         if n_base:
             targets = targets - base_targets(
                 inputs[:, -n_base:], targets.shape[1], is_classifier(self)
             )
         fits = [
-            random_intercept(inputs[rows], targets[rows], task_codes[rows])
+            random_intercept(
+                inputs[rows], targets[rows], task_codes[rows], n_classes=n_classes
+            )
             for rows in member_rows
         ]
         return PriorInit(*(np.stack(part) for part in zip(*fits, strict=True)))

@@ -259,9 +259,26 @@ class ClosedFormNet(nn.Module):
 
 
 def stack_episodes(episodes):
-    """Stack per-member ``(support, query)`` episodes on a leading member axis."""
+    """Stack per-member ``(support, query)`` episodes on a leading member axis.
+
+    Members whose pools give episodes of fewer rows (their tasks have fewer
+    classes) are padded with weight-0 rows to the widest.
+    """
+
+    def stack(parts):
+        rows = max(part.shape[1] for part in parts)
+        return torch.stack(
+            [
+                torch.nn.functional.pad(
+                    part,
+                    (0, 0) * (part.ndim - 2) + (0, rows - part.shape[1]),
+                )
+                for part in parts
+            ]
+        )
+
     return tuple(
-        tuple(torch.stack(part) for part in zip(*sides, strict=True))
+        tuple(stack(part) for part in zip(*sides, strict=True))
         for sides in zip(*episodes, strict=True)
     )
 

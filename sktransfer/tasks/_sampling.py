@@ -29,6 +29,9 @@ class TaskPool:
     counts: torch.Tensor  # (n_tasks, n_slots) rows in each group
     n_slots_per_task: torch.Tensor  # (n_tasks,) slots in use per task
     max_count: int
+    # (n_tasks, most slots any task uses): each task's slots in use first,
+    # then slots it lacks (count 0) as padding.
+    slot_table: torch.Tensor
 
     @property
     def n_tasks(self):
@@ -53,6 +56,8 @@ def build_pool(
         order = np.argsort(key, kind="stable")
     offsets = (np.cumsum(counts.ravel()) - counts.ravel()).reshape(n_tasks, n_slots)
     used = counts > 0
+    most_used = max(int(used.sum(1).max(initial=0)), 1)
+    slot_table = np.argsort(~used, axis=1, kind="stable")[:, :most_used]
     y_sorted = y[order]
     y_tensor = (
         torch.as_tensor(y_sorted, dtype=torch.long)
@@ -66,6 +71,7 @@ def build_pool(
         counts=torch.as_tensor(counts).to(device),
         n_slots_per_task=torch.as_tensor(used.sum(1)).to(device),
         max_count=int(counts.max()),
+        slot_table=torch.as_tensor(slot_table).to(device),
     )
 
 
@@ -84,12 +90,15 @@ def sample_episodes(
     """Draw ``n_tasks`` episodes (tasks with replacement) from ``pool``.
 
     Each episode takes ``k_shot`` support and ``n_query`` query rows from every
-    slot (every class, or the ``n_way`` classes drawn for it in the episodic
-    label space; the task itself for regression), without replacement. Slots
-    a task lacks get weight 0. A group with fewer than ``k_shot + n_query``
-    rows gives what it has: ``min(k_shot, rows - 1)`` support rows (none from
-    a group of one row), the rest to the query set up to ``n_query``, and
-    weight 0 to the padding.
+    slot of its task (the classes the task has, or the ``n_way`` classes drawn
+    for it in the episodic label space; the task itself for regression),
+    without replacement. An episode has as many slots as the pool's task with
+    the most classes (``n_way`` in the episodic space), not one per class of
+    the model: the cost of a shared label space grows with the classes of a
+    task, not of the collection. Slots a task lacks get weight 0. A group
+    with fewer than ``k_shot + n_query`` rows gives what it has:
+    ``min(k_shot, rows - 1)`` support rows (none from a group of one row), the
+    rest to the query set up to ``n_query``, and weight 0 to the padding.
 
     A group of up to ``exact_size`` rows is drawn exactly (the smallest of one
     random key per row). A larger group takes a window of consecutive rows at
@@ -110,7 +119,8 @@ def sample_episodes(
     -------
     support, query : tuple of (X, y, weight)
         ``X`` is ``(n_tasks, n_slots * rows, n_features)``, ``y`` the class
-        index in the episode ``(n_tasks, n_slots * rows)`` (or targets
+        ``(n_tasks, n_slots * rows)`` (the global class code in the shared
+        label space, the rank in the episode with ``n_way``; or targets
         ``(n_tasks, rows, n_outputs)``), ``weight`` ``(n_tasks, n_slots * rows)``.
     """
     device = pool.X.device
@@ -122,7 +132,7 @@ def sample_episodes(
     tasks = tasks.unsqueeze(1)
     n_slots = pool.counts.shape[1]
     if n_way is None:
-        slots = torch.arange(n_slots, device=device).expand(n_tasks, n_slots)
+        slots = pool.slot_table[tasks.squeeze(1)]
     else:
         keys = torch.rand(n_tasks, n_slots, generator=generator, device=device)
         unused = torch.arange(n_slots, device=device) >= pool.n_slots_per_task[tasks]
@@ -162,7 +172,10 @@ def sample_episodes(
     present = (counts > 0).unsqueeze(-1) & valid
     rows = torch.where(present, offsets.unsqueeze(-1) + position, 0)
     weight = present.to(pool.X.dtype)
-    labels = torch.arange(slots.shape[1], device=device).expand_as(slots)
+    if n_way is None:
+        labels = slots
+    else:
+        labels = torch.arange(slots.shape[1], device=device).expand_as(slots)
     labels = labels.unsqueeze(-1).expand_as(rows)
 
     def take(part):

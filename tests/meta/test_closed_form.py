@@ -18,6 +18,7 @@ from sktransfer.meta._closed_form import (
     class_prototypes,
     gaussian_nll,
     prototype_logits,
+    random_intercept,
     ridge_posterior,
     ridge_predict,
 )
@@ -371,3 +372,49 @@ def test_prototype_logits_have_a_finite_gradient_at_the_prototype():
     (grad,) = torch.autograd.grad(loss, embedding)
     assert torch.isfinite(grad).all()
     assert grad.abs().sum() > 0
+
+
+def _random_intercept_by_hand(inputs, targets, task_codes):
+    """The empirical-Bayes random-intercept fit, one output at a time, in loops."""
+    design = np.hstack([inputs, np.ones((len(inputs), 1))])
+    mean = Ridge(alpha=1e-3 * len(inputs), fit_intercept=False).fit(design, targets)
+    mean = mean.coef_.T
+    residual = targets - design @ mean
+    tasks = np.unique(task_codes)
+    within, spread = [], []
+    for j in range(targets.shape[1]):
+        task_means = np.array([residual[task_codes == t, j].mean() for t in tasks])
+        within.append(
+            sum(
+                ((residual[task_codes == t, j] - m) ** 2).sum()
+                for t, m in zip(tasks, task_means, strict=True)
+            )
+        )
+        spread.append(task_means.var(ddof=1))
+    counts = np.array([(task_codes == t).sum() for t in tasks])
+    noise = np.mean(within) / (counts - 1).sum()
+    between = np.maximum(np.array(spread) - (noise / counts).mean(), 0).mean()
+    return mean, np.sqrt(between), noise
+
+
+@pytest.mark.parametrize("class_codes", [False, True])
+def test_random_intercept_matches_a_loop_over_outputs(class_codes):
+    # 300 classes make two blocks of one-hot columns when given as codes.
+    rng = np.random.default_rng(0)
+    n_classes = 300
+    inputs = rng.normal(size=(900, 3))
+    task_codes = rng.integers(0, 30, size=900)
+    labels = rng.integers(0, n_classes, size=900)
+    one_hot = np.eye(n_classes)[labels]
+    expected_mean, expected_std, expected_noise = _random_intercept_by_hand(
+        inputs, one_hot, task_codes
+    )
+    if class_codes:
+        mean, std, noise = random_intercept(
+            inputs, labels, task_codes, n_classes=n_classes
+        )
+    else:
+        mean, std, noise = random_intercept(inputs, one_hot, task_codes)
+    np.testing.assert_allclose(mean, expected_mean, atol=1e-10)
+    np.testing.assert_allclose(noise, expected_noise, rtol=1e-10)
+    np.testing.assert_allclose(std[-1], max(expected_std, 0.01), rtol=1e-8)

@@ -335,3 +335,26 @@ def test_bad_input_is_refused_clearly(episodic, class_tasks):
     with pytest.raises(ValueError):
         shared.adapt(Xc[:4, :2], [0, 1, 0, 1])
     np.testing.assert_array_equal(shared.predict_proba(Xc), before)
+
+
+def test_shared_space_with_tasks_of_different_class_counts():
+    # One task holds 4 of 12 classes, the others 2: the cross-validation fold
+    # that holds it out gives episodes half as wide as the other folds, and
+    # all folds still train side by side.
+    rng = np.random.default_rng(0)
+    centres = 3 * rng.normal(size=(12, 4))
+    X, y, t = [], [], []
+    for task in range(30):
+        for c in rng.choice(12, 4 if task == 0 else 2, replace=False):
+            X.append(centres[c] + 0.3 * rng.normal(size=(12, 4)))
+            y += [c] * 12
+            t += [task] * 12
+    X, y, t = np.vstack(X), np.array(y), np.array(t)
+    est = ProtoNetClassifier(
+        hidden_layer_sizes=(16,), n_components=4, max_iter=40, k_shot=2,
+        random_state=0,
+    ).fit(X, y, task_ids=t)
+    new = np.vstack([centres[c] + 0.3 * rng.normal(size=(5, 4)) for c in (1, 5, 9)])
+    truth = np.repeat([1, 5, 9], 5)
+    est.adapt(new[::5], truth[::5])
+    assert (est.predict(new) == truth).mean() >= 0.6  # chance: 1 / 12

@@ -156,10 +156,15 @@ def test_sample_episodes_rows_come_from_task_and_class():
         assert bool((rows[:, 0] == task).all())
         # ... and, in the shared label space, its label is its class.
         assert torch.equal(rows[:, 1].long(), labels)
-        # Row j of the support set belongs to slot j // k_shot.
-        expected = torch.arange(N_CLASSES).repeat_interleave(k_shot)
-        assert torch.equal(ys[b], expected)
-        assert torch.equal(yq[b], torch.arange(N_CLASSES).repeat_interleave(n_query))
+        # Rows come in one block per slot; the task's classes come first
+        # (ascending), then the ones it lacks as weight-0 padding.
+        blocks = ys[b].view(-1, k_shot)
+        assert bool((blocks == blocks[:, :1]).all())
+        order = blocks[:, 0].tolist()
+        present = [c for c in range(N_CLASSES) if SHARED_COUNTS[task, c] > 0]
+        assert order[: len(present)] == present
+        assert len(set(order)) == len(order)
+        assert torch.equal(yq[b], blocks[:, 0].repeat_interleave(n_query))
         # Slots the task lacks get weight 0; a short group gives what it has:
         # min(k_shot, rows - 1) support rows, then query rows up to n_query.
         for c in range(N_CLASSES):
@@ -184,6 +189,23 @@ def test_sample_episodes_missing_slot_zero_weight():
     missing_s = (ys == 1) & is_task2.unsqueeze(1)
     missing_q = (yq == 1) & is_task2.unsqueeze(1)
     assert bool((ws[missing_s] == 0).all()) and bool((wq[missing_q] == 0).all())
+
+
+def test_shared_episodes_scale_with_the_classes_of_a_task():
+    # 40 classes, 2 per task: an episode holds the task's 2 slots, not 40, and
+    # its labels are the global class codes.
+    groups = {(t, c): 5 for t in range(20) for c in (2 * t, 2 * t + 1)}
+    X, tasks, classes = make_rows(groups, seed=3)
+    pool = build_pool(
+        X, classes, tasks, classes, 20, 40, device="cpu", dtype=torch.float64
+    )
+    (Xs, ys, ws), (Xq, yq, wq) = draw(pool, 0, n_tasks=8, k_shot=2, n_query=3)
+    assert Xs.shape == (8, 2 * 2, 4) and Xq.shape == (8, 2 * 3, 4)
+    assert bool((ws == 1).all()) and bool((wq == 1).all())
+    task = Xs[:, 0, 0].long()
+    expected = torch.stack([2 * task, 2 * task + 1], 1).repeat_interleave(2, 1)
+    assert torch.equal(ys, expected)
+    assert torch.equal(Xs[..., 1].long(), ys) and torch.equal(Xq[..., 1].long(), yq)
 
 
 def test_short_groups_pad_instead_of_repeating_rows():
