@@ -5,9 +5,10 @@ space a classifier has one output per class of the whole collection; in the
 episodic space (``n_way=5``) one per class of the episode. An episode should
 cost what its own classes cost, not what the model's classes cost: this
 script meta-trains `MAMLClassifier` and `ProtoNetClassifier` for a fixed
-number of meta-iterations in each mode (one torch and one BLAS thread), every run in its own process (for its
-peak memory), and prints the time per meta-iteration and the peak resident
-memory, with the shared/episodic ratios. Target: both ratios within 2x.
+number of meta-iterations in each mode (one torch and one BLAS thread),
+every run in its own process (for its peak memory), and prints the time
+per meta-iteration and the peak resident memory, with the shared/episodic
+ratios. Target: both ratios within 2x.
 Results go to ``benchmarks/results/shared_labels.json``.
 
 Usage::
