@@ -2,6 +2,8 @@
 
 import copy
 import glob
+import math
+import warnings
 from fnmatch import fnmatchcase
 from numbers import Integral, Real
 
@@ -14,11 +16,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, Freezer, ProgressBar, Unfreezer
-from skorch.dataset import ValidSplit
+from skorch.dataset import ValidSplit, get_len
+from skorch.utils import to_numpy
 from torch import nn
 
 from sktransfer.base import (
     BaseTransferEstimator,
+    BodyTransformerMixin,
     TransferClassifierMixin,
     TransferRegressorMixin,
     mean_and_scale,
@@ -31,12 +35,23 @@ from sktransfer.finetune._docstrings import (
     ATTRIBUTES,
     PARAMETERS,
 )
+from sktransfer.utils._divergence import (
+    all_finite,
+    divergence_error,
+    finite_weights,
+    restore_weights,
+)
 from sktransfer.utils._docstrings import (
     DEVICE,
     MODULE_PARAMETERS,
     STANDARDIZE,
     X_STATISTICS,
     Y_STATISTICS,
+)
+from sktransfer.utils._state import (
+    interrupts_propagate,
+    publish,
+    working_copy,
 )
 
 
@@ -92,6 +107,47 @@ def _output_width(module, n_features):
     return out.shape[1]
 
 
+def _holdout_problem(n_rows, fraction, labels=None):
+    """Why ``fraction`` of ``n_rows`` cannot be held out, or None if it can.
+
+    ``labels`` are given when the split is stratified by class: then both
+    sides need a row of every class, and every class two rows.
+    """
+    n_valid = math.ceil(fraction * n_rows)
+    n_train = n_rows - n_valid
+    if n_train < 1:
+        return (
+            f"validation_fraction={fraction} of {n_rows} rows holds out {n_valid} "
+            "and leaves no row to train on"
+        )
+    if labels is None:
+        return None
+    counts = np.unique(labels, return_counts=True)[1]
+    if counts.min() < 2 or min(n_valid, n_train) < len(counts):
+        return (
+            f"validation_fraction={fraction} of {n_rows} rows holds out {n_valid} "
+            f"and trains on {n_train}, but a split stratified by class needs a row "
+            f"of each of the {len(counts)} classes on both sides"
+        )
+    return None
+
+
+class _HoldOut(ValidSplit):
+    """skorch's ``ValidSplit`` saying what is too small for early stopping
+    (instead of scikit-learn's message about a ``test_size``)."""
+
+    def __call__(self, dataset, y=None, groups=None):
+        problem = _holdout_problem(
+            get_len(dataset), self.cv, to_numpy(y) if self.stratified else None
+        )
+        if problem is not None:
+            raise ValueError(
+                f"early_stopping holds out rows for validation, but {problem}. Give "
+                "more rows, raise validation_fraction, or set early_stopping=False."
+            )
+        return super().__call__(dataset, y, groups)
+
+
 class _Trainer(NeuralNet):
     """skorch engine of pre-training and of each adaptation.
 
@@ -100,8 +156,36 @@ class _Trainer(NeuralNet):
     optimiser; the public estimators do validation and label encoding.
     """
 
+    # The divergence guard: skorch reads every batch's loss already; at the
+    # end of each epoch the weights are checked too. On a non-finite value
+    # the weights of the last finite epoch are restored and the error names
+    # the epoch and ``learning_rates``, the parameters to lower.
+    learning_rates = "lr"
 
-class _BaseFineTune(BaseTransferEstimator):
+    def __init__(self, *args, learning_rates="lr", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.learning_rates = learning_rates
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        self.last_finite_ = finite_weights(self.module_)
+
+    def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
+        losses = [batch.get("train_loss", 0.0) for batch in self.history[-1, "batches"]]
+        if not (
+            np.isfinite(losses).all() and bool(all_finite(self.module_.parameters()))
+        ):
+            restore_weights(self.module_, self.last_finite_)
+            raise divergence_error(f"epoch #{len(self.history)}", self.learning_rates)
+        self.last_finite_ = finite_weights(self.module_)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        super().on_train_end(net, X=X, y=y, **kwargs)
+        self.__dict__.pop("last_finite_", None)
+
+
+class _BaseFineTune(BodyTransformerMixin, BaseTransferEstimator):
     """Shared implementation of `FineTuneClassifier` and `FineTuneRegressor`."""
 
     # Task labels routed by a meta-estimator reach fit (where the tasks are
@@ -298,17 +382,27 @@ class _BaseFineTune(BaseTransferEstimator):
         for name in ("adapt_net_", "adapt_n_iter_", "adapt_y_mean_", "adapt_y_scale_"):
             self.__dict__.pop(name, None)
 
-    def _make_engine(self, module, *, lr, targets, device, callbacks=(), **kwargs):
-        """A fresh, initialised skorch engine training ``module``."""
+    def _make_engine(
+        self,
+        module,
+        *,
+        lr,
+        targets,
+        device,
+        callbacks=(),
+        early_stopping=None,
+        **kwargs,
+    ):
+        """A fresh, initialised skorch engine training ``module``.
+
+        ``early_stopping`` None follows the parameter.
+        """
         callbacks = [*callbacks, *copy.deepcopy(list(self.callbacks or []))]
         train_split = None
-        if self.early_stopping:
-            if len(targets) < 2:
-                raise ValueError(
-                    "early_stopping needs at least 2 rows to hold some out for "
-                    f"validation, got {len(targets)}."
-                )
-            train_split = ValidSplit(
+        if early_stopping is None:
+            early_stopping = self.early_stopping
+        if early_stopping:
+            train_split = _HoldOut(
                 self.validation_fraction,
                 stratified=self._stratify(targets),
                 random_state=self._random_seed,
@@ -383,40 +477,66 @@ class _BaseFineTune(BaseTransferEstimator):
                     "pass a trained nn.Module instance as module with "
                     "pretrained=True to adapt it without fit."
                 ) from exc
-        with restore_on_error(self):
+        # Computed on a working copy and published in one assignment: threads
+        # predicting meanwhile see the previous adaptation or this one, and a
+        # failing or interrupted call leaves the previous one in place.
+        est = working_copy(self)
+        with interrupts_propagate():
             if from_module:
-                self._wrap_pretrained(X)
-            X, y = validate_data(
-                self, X, y, reset=False, dtype=np.float64, **self._y_checks()
-            )
-            targets, n_outputs, fresh, classes = self._encode_target(y)
-            device = self.net_.device
-            with torch_seed(self._random_seed, torch.device(device)):
-                module = copy.deepcopy(self.net_.module_)
+                est._wrap_pretrained(X)
+            X, y = est._validate_support(X, y)
+            targets, n_outputs, fresh, classes = est._encode_target(y)
+            device = est.net_.device
+            with torch_seed(est._random_seed, torch.device(device)):
+                module = copy.deepcopy(est.net_.module_)
                 layers = _layers(module)
                 head_name = layers[-1][0]
                 if fresh:
                     _replace_head(module, head_name, n_outputs)
                     layers = _layers(module)
-                callbacks, kwargs = self._adapt_schedule(layers)
-                engine = self._make_engine(
+                callbacks, kwargs = est._adapt_schedule(layers)
+                engine = est._make_engine(
                     module,
-                    lr=self.adapt_lr if self.adapt_lr is not None else self.lr,
+                    lr=est.adapt_lr if est.adapt_lr is not None else est.lr,
                     targets=targets,
                     device=device,
                     callbacks=callbacks,
+                    early_stopping=est._adapt_early_stopping(targets),
+                    learning_rates="adapt_lr",
                     **kwargs,
                 )
                 engine.partial_fit(
-                    np.asarray(self._standardize_X(X), dtype=np.float32),
+                    np.asarray(est._standardize_X(X), dtype=np.float32),
                     targets,
-                    epochs=self.adapt_max_iter,
+                    epochs=est.adapt_max_iter,
                 )
-            self.adapt_net_ = engine
-            self.adapt_n_iter_ = len(engine.history)
+            est.adapt_net_ = engine
+            est.adapt_n_iter_ = len(engine.history)
             if classes is not None:
-                self.classes_ = classes
+                est.classes_ = classes
+        publish(self, est)
         return self
+
+    def _adapt_early_stopping(self, targets):
+        """Whether `adapt` stops early: off, with a warning, when the target
+        set is too small to hold rows out."""
+        if not self.early_stopping:
+            return False
+        problem = _holdout_problem(
+            len(targets),
+            self.validation_fraction,
+            targets if self._stratify(targets) else None,
+        )
+        if problem is None:
+            return True
+        warnings.warn(
+            f"The target set is too small for early stopping: {problem}. Adapting "
+            f"without early stopping, for adapt_max_iter={self.adapt_max_iter} "
+            "epochs on all rows.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return False
 
     def _wrap_pretrained(self, X):
         """Use the ``module`` instance as the pre-trained network, without fit."""

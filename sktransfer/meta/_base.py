@@ -1,14 +1,23 @@
 """The shared base of the meta-learners: task forms, fit, few-shot scoring."""
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.base import _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sktransfer.base import BaseTransferEstimator, restore_on_error
+from sktransfer.exceptions import SingleTaskWarning
 from sktransfer.meta._episodes import EpisodeBatchMixin
 from sktransfer.model_selection._few_shot import few_shot_score
 from sktransfer.tasks._taskset import TaskSet
+from sktransfer.utils._divergence import (
+    adaptation_error,
+    all_finite,
+    tensors_in,
+)
+from sktransfer.utils._state import publish, working_copy
 
 
 class BaseMetaLearner(EpisodeBatchMixin, BaseTransferEstimator):
@@ -34,6 +43,37 @@ class BaseMetaLearner(EpisodeBatchMixin, BaseTransferEstimator):
         return self.net_.history
 
     # -- fit ---------------------------------------------------------------------
+    def _validate_tasks(self, *args, **kwargs):
+        """`BaseTransferEstimator._validate_tasks`, warning of a single task.
+
+        In the shared label space (no ``n_way``), ``fit(X, y)`` without
+        ``task_ids`` makes all rows one task, and nothing is meta-learned
+        about how tasks differ: warn with `SingleTaskWarning`, saying how to
+        pass the tasks. (Episodic models draw episodes from the classes of
+        one task, so they need no warning.)
+        """
+        tasks, single = super()._validate_tasks(*args, **kwargs)
+        if single and getattr(self, "n_way", None) is None:
+            name = type(self).__name__
+            stopping = (
+                " Early stopping holds out whole tasks and cannot run on one."
+                if getattr(self, "early_stopping", False)
+                else ""
+            )
+            # fit -> sklearn's _fit_context -> _fit -> here: point at the caller.
+            warnings.warn(
+                f"{name} was fitted on a single task: no task_ids were given, so "
+                "all rows form one task, and meta-learning learns from many tasks."
+                f"{stopping} Give the task of every row: {name}().fit(X, y, "
+                "task_ids=t), or a list of (X, y) pairs. Through a Pipeline or "
+                "GridSearchCV, enable metadata routing: with sklearn.config_context"
+                "(enable_metadata_routing=True): GridSearchCV(est, grid, "
+                "cv=GroupKFold()).fit(X, y, groups=t, task_ids=t).",
+                SingleTaskWarning,
+                stacklevel=5,
+            )
+        return tasks, single
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, task_ids=None):
         """Meta-train on tasks.
@@ -111,21 +151,28 @@ class BaseMetaLearner(EpisodeBatchMixin, BaseTransferEstimator):
         self : object
             The adapted estimator.
         """
+        self._validate_params()
         check_is_fitted(self)
-        with restore_on_error(self):
-            X, y = validate_data(
-                self, X, y, reset=False, dtype=np.float64, **self._y_checks()
-            )
-            target, extra = self._encode_support(y)
-            device = self._device_of_module()
-            adapted = self._adapt_batch(
-                torch.as_tensor(self._episode_inputs(X), device=device)[None],
+        # Computed on a working copy and published in one assignment: threads
+        # predicting meanwhile see the previous adaptation or this one, and a
+        # failing or interrupted call leaves the previous one in place.
+        est = working_copy(self)
+        X, y = est._validate_support(X, y)
+        target, extra = est._encode_support(y)
+        device = est._device_of_module()
+        try:
+            adapted = est._adapt_batch(
+                torch.as_tensor(est._episode_inputs(X), device=device)[None],
                 target.to(device)[None],
                 torch.ones((1, len(X)), dtype=torch.float64, device=device),
             )
-            self._keep_adaptation(adapted)
-            for name, value in extra.items():
-                setattr(self, name, value)
+        except torch.linalg.LinAlgError as exc:  # a posterior of non-finite rows
+            raise adaptation_error(self) from exc
+        if not bool(all_finite(tensors_in(adapted))):
+            raise adaptation_error(self)
+        est._keep_adaptation(adapted)
+        est.__dict__.update(extra)
+        publish(self, est)
         return self
 
     def _few_shot_score(self, X, y, sample_weight, task_ids):

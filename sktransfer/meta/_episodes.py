@@ -4,6 +4,8 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from sktransfer.utils._divergence import check_finite_outputs
+
 
 class EpisodeBatchMixin:
     """Batched adaptation and prediction of many episodes, for any meta-learner.
@@ -70,6 +72,9 @@ class EpisodeBatchMixin:
             )
             out = self._batched_outputs(params, torch.as_tensor(X_q, device=device))
             for j, i in enumerate(idx):
+                check_finite_outputs(
+                    out[j, : len(queries[i])], f"the model adapted to {task_names[i]}"
+                )
                 predictions.append(
                     self._decode(out[j, : len(queries[i])], encoded[i][1])
                 )

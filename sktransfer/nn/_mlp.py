@@ -1,5 +1,7 @@
 """A small tabular multi-layer perceptron, the default module of every estimator."""
 
+from numbers import Integral
+
 from torch import nn
 
 _ACTIVATIONS = {
@@ -45,9 +47,10 @@ class MLP(nn.Sequential):
             raise ValueError(
                 f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}."
             )
+        sizes = _check_hidden_layer_sizes(hidden_layer_sizes)
         layers = []
         width = n_features
-        for size in hidden_layer_sizes:
+        for size in sizes:
             layers += [nn.Linear(width, size), _ACTIVATIONS[activation]()]
             width = size
         layers.append(nn.Linear(width, n_outputs))
@@ -59,3 +62,22 @@ class MLP(nn.Sequential):
         if isinstance(idx, slice):
             return nn.Sequential(*list(self._modules.values())[idx])
         return super().__getitem__(idx)
+
+
+def _check_hidden_layer_sizes(sizes):
+    """The hidden widths as a tuple of positive ints, or a `ValueError`.
+
+    An empty tuple is a linear model; a width of 0 would make a constant one.
+    """
+    try:
+        widths = tuple(sizes)
+    except TypeError:
+        widths = None
+    if widths is None or not all(
+        isinstance(w, Integral) and not isinstance(w, bool) and w >= 1 for w in widths
+    ):
+        raise ValueError(
+            "hidden_layer_sizes must be a sequence of positive integers (the width "
+            f"of each hidden layer; () for a linear model), got {sizes!r}."
+        )
+    return tuple(int(w) for w in widths)

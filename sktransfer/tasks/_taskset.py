@@ -12,11 +12,13 @@ def is_task_sequence(X):
     if not isinstance(X, (list, tuple)) or len(X) == 0:
         return False
     first = X[0]
-    return (
-        isinstance(first, (list, tuple))
-        and len(first) == 2
-        and (hasattr(first[0], "columns") or np.ndim(first[0]) == 2)
-    )
+    if not isinstance(first, (list, tuple)) or len(first) != 2:
+        return False
+    if hasattr(first[0], "columns") or np.ndim(first[0]) == 2:
+        return True
+    # A 1-D X with its targets is a task too (`TaskSet` refuses it, naming
+    # it); a row of a flat X holds numbers, not arrays.
+    return np.ndim(first[0]) == 1 and np.ndim(first[1]) >= 1
 
 
 def _task_name(label):
@@ -186,9 +188,7 @@ class TaskSet:
         self.y = y
         self.task_ids = task_ids
         self.feature_names = feature_names
-        self.task_labels, first, self.task_codes = np.unique(
-            task_ids, return_index=True, return_inverse=True
-        )
+        self.task_labels, first, self.task_codes = _unique_task_ids(task_ids)
         # Order tasks by first appearance, not by sorted label.
         by_appearance = np.argsort(first, kind="stable")
         rank = np.empty_like(by_appearance)
@@ -199,14 +199,33 @@ class TaskSet:
 
     def _check_finite(self):
         bad = ~np.isfinite(self.X).all(axis=1)
-        if self.y.dtype.kind in "fc":
-            bad |= ~np.isfinite(self.y.reshape(len(self.y), -1)).all(axis=1)
+        y = self.y.reshape(len(self.y), -1)
+        if y.dtype.kind in "fc":
+            bad |= ~np.isfinite(y).all(axis=1)
         if bad.any():
             label = self.task_ids[np.argmax(bad)]
             raise ValueError(
                 f"{_task_name(label)} contains NaN or infinity in X or y; "
                 "impute or drop those rows first."
             )
+        if y.dtype.kind == "O":
+            # None or NaN among objects: a missing target, not a label.
+            missing = missing_targets(y)
+            if missing.any():
+                label = self.task_ids[np.argmax(missing)]
+                raise ValueError(
+                    f"{_task_name(label)} has a missing target (None or NaN) in y; "
+                    "impute or drop those rows first."
+                )
+        for name, values in (("X", self.X), ("y", y)):
+            huge = beyond_float32(values)
+            if huge is not None:
+                raise ValueError(
+                    f"{_task_name(self.task_ids[huge])} has values in {name} beyond "
+                    f"the float32 range (|value| > {_FLOAT32_MAX:.3g}), which the "
+                    "networks cannot represent; rescale it (e.g. with "
+                    "StandardScaler) first."
+                )
 
     def __len__(self):
         return len(self.task_labels)
@@ -304,6 +323,48 @@ class TaskSet:
 
     def __repr__(self):
         return f"TaskSet(n_tasks={len(self)}, n_features={self.n_features})"
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def beyond_float32(values):
+    """First row of numeric ``values`` (2-D) beyond the float32 range, or None."""
+    if values.dtype.kind not in "fc" or values.dtype.itemsize <= 4:
+        return None
+    huge = (np.abs(values) > _FLOAT32_MAX).any(axis=1)
+    return int(np.argmax(huge)) if huge.any() else None
+
+
+def missing_targets(y):
+    """Rows of 2-D ``y`` with a missing target: NaN or infinity among numbers,
+    None or NaN among objects."""
+    if y.dtype.kind in "fc":
+        return ~np.isfinite(y).all(axis=1)
+    if y.dtype.kind == "O":
+        return (np.equal(y, None) | (y != y)).any(axis=1)
+    return np.zeros(len(y), dtype=bool)
+
+
+def _unique_task_ids(task_ids):
+    """``np.unique`` of the task labels, with an error that names the problem."""
+    if task_ids.dtype.kind == "O":
+        missing = np.equal(task_ids, None)
+        if missing.any():
+            raise ValueError(
+                f"task_ids contains None (row {int(np.argmax(missing))}): every row "
+                "needs a task label."
+            )
+        if (task_ids != task_ids).any():
+            raise ValueError("task_ids contains NaN: every row needs a task label.")
+    try:
+        return np.unique(task_ids, return_index=True, return_inverse=True)
+    except TypeError:
+        types = sorted({type(label).__name__ for label in task_ids})
+        raise TypeError(
+            f"task_ids mixes labels of types {types} that cannot be ordered; use "
+            "labels of one type (all numbers or all strings)."
+        ) from None
 
 
 def _as_float_2d(X, where):
