@@ -43,8 +43,7 @@ X_new, y_new, t_new, params = make_sinusoid_tasks(
     n_tasks=1, n_samples=10, return_params=True, random_state=2
 )
 grid = np.linspace(-5, 5, 200).reshape(-1, 1)
-est.__dict__.pop("adapted_params_", None)
-before = est.predict(grid)
+before = est.predict(grid)  # few_shot_score left the meta-learned model as it was
 after = est.adapt(X_new, y_new).predict(grid)
 
 fig, (ax_loss, ax_task) = plt.subplots(1, 2, figsize=(10, 4))

@@ -1,13 +1,16 @@
 """Few-shot evaluation over many tasks: seeded support/query episodes, one pass."""
 
-import copy
+import warnings
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 from scipy import stats
 from sklearn.base import is_classifier
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 
+from sktransfer._adapt import adaptation_path
 from sktransfer.tasks._splits import split_support_query
 from sktransfer.tasks._taskset import TaskSet
 
@@ -37,12 +40,87 @@ class FewShotResult:
     scores: np.ndarray
 
 
-def _as_taskset(tasks):
+def _as_taskset(tasks, transform=None):
+    """The tasks as a `TaskSet`, their rows passed through ``transform`` first.
+
+    ``transform`` (the fitted transformers of a pipeline, see
+    `~sktransfer._adapt.AdaptationPath.transform`) takes the rows as the user
+    gives them, a raw DataFrame for instance, and returns them as the
+    adapting estimator sees them; a sparse result is made dense.
+    """
+    if transform is None:
+        if isinstance(tasks, TaskSet):
+            return tasks
+        if isinstance(tasks, tuple) and len(tasks) == 3 and np.ndim(tasks[2]) == 1:
+            return TaskSet.from_arrays(*tasks)
+        return TaskSet(tasks)
+
+    def rows(X):
+        X = transform(X)
+        return X.toarray() if hasattr(X, "toarray") else X
+
     if isinstance(tasks, TaskSet):
-        return tasks
+        X = tasks.X
+        if tasks.feature_names is not None:
+            import pandas as pd  # the tasks were frames, so pandas is there
+
+            X = pd.DataFrame(X, columns=tasks.feature_names)
+        return TaskSet.from_arrays(rows(X), tasks.y, tasks.task_ids)
     if isinstance(tasks, tuple) and len(tasks) == 3 and np.ndim(tasks[2]) == 1:
-        return TaskSet.from_arrays(*tasks)
-    return TaskSet(tasks)
+        X, y, task_ids = tasks
+        return TaskSet.from_arrays(rows(X), y, task_ids)
+    if not isinstance(tasks, (list, tuple)):
+        return TaskSet(tasks)  # the error names what tasks may be
+    pairs = []
+    for i, task in enumerate(tasks):
+        if not isinstance(task, (list, tuple)) or len(task) != 2:
+            raise ValueError(f"task {i} is not an (X, y) pair.")
+        pairs.append((rows(task[0]), task[1]))
+    return TaskSet(pairs)
+
+
+def tasks_as_seen_by(estimator, tasks):
+    """``tasks`` as a `TaskSet` of the rows the adapting estimator sees.
+
+    Through the fitted transformers of the pipelines around it, if any: they
+    transform row by row, so transforming every row once is transforming
+    each episode.
+    """
+    path = adaptation_path(estimator)
+    return _as_taskset(tasks, path.transform if path.transformers else None)
+
+
+def warn_non_finite(per_task, tasks, who, stacklevel):
+    """``per_task`` scores, with a warning naming a task whose score is not finite.
+
+    ``stacklevel`` counts from the caller of this function, as `warnings.warn`
+    does (the `validate_params` wrapper of a public helper is one level).
+    """
+    bad = ~np.isfinite(per_task)
+    if bad.any():
+        warnings.warn(
+            f"The score of {who} on {tasks.task_name(int(np.argmax(bad)))} (and "
+            f"{int(bad.sum()) - 1} other tasks of {len(per_task)}) is NaN or "
+            "infinite: its predictions or the metric are not finite, and neither "
+            "is the mean.",
+            RuntimeWarning,
+            stacklevel=stacklevel + 1,
+        )
+    return per_task
+
+
+def _check_sample_weight(sample_weight, tasks):
+    """``sample_weight`` as floats, one per row of ``tasks``, or None."""
+    if sample_weight is None:
+        return None
+    weight = np.asarray(sample_weight, dtype=float)
+    if weight.shape != (len(tasks.X),):
+        raise ValueError(
+            f"sample_weight has {weight.shape[0] if weight.ndim else 1} entries "
+            f"(shape {weight.shape}) but the tasks have {len(tasks.X)} rows: give "
+            "one weight per row."
+        )
+    return weight
 
 
 def draw_episodes(tasks, *, k_shot, n_query, n_episodes, per_class, random_state):
@@ -83,23 +161,19 @@ def _score(y_true, y_pred, weight, classifier):
 def predict_episodes(estimator, supports, queries, task_names):
     """Adapt to each support set and predict its query rows.
 
-    Estimators with a batched path (the MAML family) do it in vectorised
-    passes; any other estimator is adapted episode by episode on a copy, so
-    the caller's estimator keeps its state.
+    Goes through the estimator's `~sktransfer._adapt.AdaptationPath`: the
+    meta-learners adapt and predict all episodes in vectorised passes; any
+    other estimator is adapted episode by episode on a copy, so the caller's
+    estimator keeps its state. The rows are those the adapting estimator
+    sees (already through a pipeline's transformers).
     """
-    batched = getattr(estimator, "_predict_episodes", None)
-    if batched is not None:
-        return batched(supports, queries, task_names)
-    work = copy.deepcopy(estimator)
-    return [
-        work.adapt(X_s, y_s).predict(X_q)
-        for (X_s, y_s), X_q in zip(supports, queries, strict=True)
-    ]
+    return adaptation_path(estimator).predict_episodes(supports, queries, task_names)
 
 
 def adapted_episodes(estimator, tasks, *, k_shot, n_query, n_episodes, random_state):
     """Draw seeded episodes of every task, adapt to each, predict its query rows.
 
+    ``tasks`` hold the rows the adapting estimator sees (see `_as_taskset`).
     Returns the ``(support, query)`` row indices of every episode, episode by
     episode and task by task within each, and the query predictions.
     """
@@ -122,6 +196,25 @@ def adapted_episodes(estimator, tasks, *, k_shot, n_query, n_episodes, random_st
     return flat, predictions
 
 
+# The arguments the evaluation helpers share, as `validate_params` checks them.
+EPISODE_CONSTRAINTS = {
+    "estimator": "no_validation",
+    "tasks": "no_validation",
+    "k_shot": [Interval(Integral, 1, None, closed="left")],
+    "n_query": [None, Interval(Integral, 1, None, closed="left")],
+    "n_episodes": [Interval(Integral, 1, None, closed="left")],
+    "random_state": ["random_state"],
+}
+
+
+@validate_params(
+    {
+        **EPISODE_CONSTRAINTS,
+        "sample_weight": [None, "array-like"],
+        "metric": [None, callable],
+    },
+    prefer_skip_nested_validation=False,
+)
 def few_shot_score(
     estimator,
     tasks,
@@ -138,13 +231,16 @@ def few_shot_score(
     For each episode and task, draws ``k_shot`` support rows (per class for
     classifiers), adapts the estimator to them, and scores its predictions on
     the query rows (accuracy, or R² for regressors). The estimator itself is
-    left as it was. For the MAML family all episodes are adapted and predicted
-    in vectorised passes, not in a Python loop.
+    left as it was. For the meta-learners all episodes are adapted and
+    predicted in vectorised passes, not in a Python loop.
 
     Parameters
     ----------
-    estimator : estimator with ``adapt``
-        A fitted sktransfer estimator.
+    estimator : estimator
+        A fitted sktransfer estimator, or a `~sklearn.pipeline.Pipeline`,
+        `~sklearn.compose.TransformedTargetRegressor` or fitted search object
+        around one (see `sktransfer.adapt`). A pipeline's fitted transformers
+        transform the rows of ``tasks`` once; they are not refitted.
     tasks : sequence of (X, y) pairs, TaskSet or tuple (X, y, task_ids)
         The evaluation tasks.
     k_shot : int
@@ -180,8 +276,8 @@ def few_shot_score(
     >>> result.per_task.shape
     (10,)
     """
-    tasks = _as_taskset(tasks)
-    weight = None if sample_weight is None else np.asarray(sample_weight, float)
+    tasks = tasks_as_seen_by(estimator, tasks)
+    weight = _check_sample_weight(sample_weight, tasks)
     classifier = is_classifier(estimator)
     flat, predictions = adapted_episodes(
         estimator,
@@ -209,7 +305,7 @@ def few_shot_score(
             for (_, q), pred in zip(flat, predictions, strict=True)
         ]
     ).reshape(n_episodes, tasks.n_tasks)
-    per_task = scores.mean(0)
+    per_task = warn_non_finite(scores.mean(0), tasks, "the adapted estimator", 3)
     mean = float(per_task.mean())
     if len(per_task) > 1:
         half = stats.t.ppf(0.975, len(per_task) - 1) * stats.sem(per_task)

@@ -9,8 +9,10 @@ from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import get_scorer
 from sklearn.neighbors import NearestCentroid
+from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
 
+from sktransfer._adapt import adaptation_path
 from sktransfer.baselines import (
     PooledClassifier,
     PooledRegressor,
@@ -19,10 +21,13 @@ from sktransfer.baselines import (
 )
 from sktransfer.exceptions import NegativeTransferWarning
 from sktransfer.model_selection._few_shot import (
+    EPISODE_CONSTRAINTS,
     _as_taskset,
     _score,
     adapted_episodes,
     predict_episodes,
+    tasks_as_seen_by,
+    warn_non_finite,
 )
 
 
@@ -137,7 +142,11 @@ def default_baselines(estimator, train_tasks=None):
     ['support set only', 'nearest centroid']
     """
     classifier = is_classifier(estimator)
-    episodic = getattr(estimator, "n_way", None) is not None
+    try:  # the n_way of the estimator that adapts, inside a pipeline or search
+        inner = adaptation_path(estimator).estimator
+    except (TypeError, NotFittedError):
+        inner = estimator
+    episodic = getattr(inner, "n_way", None) is not None
     support, pooled = (
         (SupportSetClassifier, PooledClassifier)
         if classifier
@@ -182,6 +191,25 @@ def _prepared_baseline(name, baseline, classifier, train_tasks):
             "adapted estimator was trained on), or fit it first."
         )
     return clone(baseline).fit(_as_taskset(train_tasks))
+
+
+def prepare_baselines(estimator, baselines, train_tasks):
+    """The baselines of `transfer_report`, ready to adapt.
+
+    ``None`` is `default_baselines`; each baseline is wrapped, used as is or
+    fitted on ``train_tasks`` (see `_prepared_baseline`), whose rows go
+    through the fitted transformers of the pipelines around ``estimator``
+    first: the baselines see what the adapting estimator sees.
+    """
+    if baselines is None:
+        baselines = default_baselines(estimator, train_tasks)
+    if train_tasks is not None:
+        train_tasks = tasks_as_seen_by(estimator, train_tasks)
+    classifier = is_classifier(estimator)
+    return {
+        name: _prepared_baseline(name, baseline, classifier, train_tasks)
+        for name, baseline in baselines.items()
+    }
 
 
 def _prediction_scorer(name):
@@ -253,6 +281,15 @@ def _negative_transfer_message(report):
     return "Negative transfer: " + " ".join(parts) if parts else None
 
 
+@validate_params(
+    {
+        **EPISODE_CONSTRAINTS,
+        "baselines": [None, dict],
+        "train_tasks": "no_validation",
+        "metric": [None, str, callable],
+    },
+    prefer_skip_nested_validation=False,
+)
 def transfer_report(
     estimator,
     tasks,
@@ -277,9 +314,14 @@ def transfer_report(
 
     Parameters
     ----------
-    estimator : estimator with ``adapt``
-        A fitted (meta-trained or pre-trained) sktransfer estimator; it is
-        left as it was.
+    estimator : estimator
+        A fitted (meta-trained or pre-trained) sktransfer estimator, or a
+        `~sklearn.pipeline.Pipeline`,
+        `~sklearn.compose.TransformedTargetRegressor` or fitted search object
+        around one (see `sktransfer.adapt`); it is left as it was. A
+        pipeline's fitted transformers transform the rows of ``tasks`` and
+        ``train_tasks`` once (they are not refitted), and the baselines see
+        the transformed rows, as the adapting estimator does.
     tasks : sequence of (X, y) pairs, TaskSet or tuple (X, y, task_ids)
         The target tasks.
     k_shot : int
@@ -341,15 +383,10 @@ def transfer_report(
     >>> report.gain["pooled"].shape
     (5,)
     """
-    tasks = _as_taskset(tasks)
+    tasks = tasks_as_seen_by(estimator, tasks)
     classifier = is_classifier(estimator)
     score, metric_name = _resolve_metric(metric, classifier)
-    if baselines is None:
-        baselines = default_baselines(estimator, train_tasks)
-    baselines = {
-        name: _prepared_baseline(name, baseline, classifier, train_tasks)
-        for name, baseline in baselines.items()
-    }
+    baselines = prepare_baselines(estimator, baselines, train_tasks)
     flat, adapted = adapted_episodes(
         estimator,
         tasks,
@@ -363,21 +400,22 @@ def transfer_report(
     queries = [X[q] for _, q in flat]
     names = [tasks.task_name(c) for c in range(tasks.n_tasks)] * n_episodes
 
-    def per_task(predictions):
+    def per_task(predictions, who):
         scores = [
             float(score(y[q], pred))
             for (_, q), pred in zip(flat, predictions, strict=True)
         ]
-        return np.reshape(scores, (n_episodes, tasks.n_tasks)).mean(0)
+        per = np.reshape(scores, (n_episodes, tasks.n_tasks)).mean(0)
+        return warn_non_finite(per, tasks, who, stacklevel=4)
 
-    adapted_scores = per_task(adapted)
+    adapted_scores = per_task(adapted, "the adapted estimator")
     baseline_scores = {}
     for name, baseline in baselines.items():
         try:
             predictions = predict_episodes(baseline, supports, queries, names)
         except ValueError as exc:
             raise ValueError(f"Baseline {name!r} failed: {exc}") from exc
-        baseline_scores[name] = per_task(predictions)
+        baseline_scores[name] = per_task(predictions, f"baseline {name!r}")
     gain = {name: adapted_scores - s for name, s in baseline_scores.items()}
     report = TransferReport(
         task_labels=tasks.task_labels,
@@ -390,5 +428,6 @@ def transfer_report(
     )
     message = _negative_transfer_message(report)
     if message is not None:
-        warnings.warn(message, NegativeTransferWarning, stacklevel=2)
+        # 3: past the validate_params wrapper, at the caller.
+        warnings.warn(message, NegativeTransferWarning, stacklevel=3)
     return report
