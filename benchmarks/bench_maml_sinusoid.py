@@ -9,6 +9,16 @@ Two measurements, both printed as a table and saved to ``benchmarks/results/``:
 2. Accuracy: meta-train for ``--iterations`` meta-iterations on a fixed pool
    of training tasks, then adapt with one gradient step on K = 5, 10, 20
    support rows of 1,000 new tasks and report the mean MSE on 100 query rows.
+3. Inner updates (``--variants``, instead of 1 and 2): the three inner updates
+   of ``learn_inner_lr`` side by side, a fixed step (MAML), learned step
+   sizes (Meta-SGD) and the learned recurrent update of Ravi & Larochelle
+   (``"lstm"``), each meta-trained with K = 5 and K = 10 support rows for
+   ``--iterations`` meta-iterations and scored after one inner step on K
+   support rows of the same 1,000 new tasks. Every run is scored and saved
+   after each epoch (2,000 meta-iterations) in
+   ``maml_sinusoid_variants/<variant>_K<k>.json``; ``--variant`` and ``--k``
+   select runs (to run them in separate processes), ``--report`` gathers the
+   saved runs into a table and ``maml_sinusoid_variants.json``.
 
 The setting is the paper's: MLP 1-40-40-1 with ReLU, K = 10 support and 10
 query rows per task in training, meta-batch 25, one inner step, inner
@@ -18,6 +28,9 @@ Usage::
 
     python benchmarks/bench_maml_sinusoid.py              # full run, CPU
     python benchmarks/bench_maml_sinusoid.py --quick      # smoke run
+    python benchmarks/bench_maml_sinusoid.py --variants   # MAML, Meta-SGD, LSTM
+    python benchmarks/bench_maml_sinusoid.py --variants --variant LSTM --k 5
+    python benchmarks/bench_maml_sinusoid.py --report     # table of saved runs
 
 The targets are printed beside the results with PASS/MISS; the script exits
 with status 0 whatever they say.
@@ -68,10 +81,17 @@ TARGET_RATIO_CPU = 8.0
 ROUNDS = 3
 
 
-def maml(max_iter, device, random_state=0, callbacks=None):
+VARIANTS = {"MAML": False, "Meta-SGD": True, "LSTM": "lstm"}
+VARIANT_KS = (5, 10)
+
+
+def maml(
+    max_iter, device, random_state=0, callbacks=None, k_shot=K_TRAIN, update=False
+):
     return MAMLRegressor(
         hidden_layer_sizes=HIDDEN,
-        k_shot=K_TRAIN,
+        k_shot=k_shot,
+        learn_inner_lr=update,
         n_query=N_QUERY_TRAIN,
         meta_batch_size=META_BATCH,
         n_inner_steps=1,
@@ -196,16 +216,17 @@ class BatchLosses(Callback):
 def vectorised_adapt_predict(est, Xs, ys, Xq):
     """Adapt many tasks at once with the estimator's own batched path.
 
-    ``n_adapt_steps`` steps of the estimator's ``inner_lr``, exactly what
-    ``est.adapt`` does per task; returns predictions ``(n, rows, 1)``.
+    The path of the few-shot score: support sets adapted in one pass,
+    standardised with the training statistics as ``est.adapt`` does, then the
+    query rows predicted in another; returns predictions ``(n, rows, 1)`` in
+    the user's units.
     """
-    device = next(est.module_.parameters()).device
-    params = est._adapt_batch(
-        torch.as_tensor(Xs, dtype=torch.float32, device=device),
-        torch.as_tensor(ys, dtype=torch.float32, device=device),
-        torch.ones(Xs.shape[:2], device=device),
+    predictions = est._predict_episodes(
+        [(Xs[i], ys[i, :, 0]) for i in range(len(Xs))],
+        list(Xq),
+        [f"task {i}" for i in range(len(Xs))],
     )
-    return est._batched_outputs(params, torch.as_tensor(Xq, device=device))
+    return np.stack(predictions).reshape(len(Xs), -1, 1)
 
 
 def run_accuracy(args):
@@ -261,6 +282,127 @@ def run_accuracy(args):
         "crosscheck_max_abs_diff": {str(k): v for k, v in check.items()},
         "epoch_train_loss": [float(v) for v in est.history_[:, "train_loss"]],
     }
+
+
+# -- inner updates --------------------------------------------------------------
+def _variant_path(args, name, k):
+    return RESULTS / f"maml_sinusoid_variants{args.suffix}" / f"{name}_K{k}.json"
+
+
+def run_variant(args, name, k, X, y, t, evaluation):
+    """Meta-train one inner update with K support rows; score every epoch.
+
+    An epoch is one pass of meta-batches over the training tasks (2,000
+    meta-iterations for 50,000 tasks): `fit` for the first, `partial_fit` for
+    the others, the one-step MSE on the new tasks after each, saved each
+    time, so that a run cut short still reports its last score.
+    """
+    Xs, ys, Xq, yq = evaluation
+    est = maml(
+        args.iterations, args.device, k_shot=k, update=VARIANTS[name]
+    ).set_params(max_iter=min(args.iterations, -(-args.train_tasks // META_BATCH)))
+    path = _variant_path(args, name, k)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"variant": name, "learn_inner_lr": VARIANTS[name], "k_shot": k}
+    curve, fit_s = [], 0.0
+    while est.__dict__.get("n_iter_", 0) < args.iterations:
+        start = time.perf_counter()
+        if curve:
+            est.partial_fit(X, y, task_ids=t)
+        else:
+            est.fit(X, y, task_ids=t)
+        _sync(args.device)
+        fit_s += time.perf_counter() - start
+        pred = vectorised_adapt_predict(est, Xs[:, :k], ys[:, :k], Xq)
+        mse = float(((pred - yq) ** 2).mean())
+        curve.append(
+            {
+                "iterations": est.n_iter_,
+                "mse": mse,
+                "train_loss": float(est.history_[-1, "train_loss"]),
+                "fit_seconds": fit_s,
+            }
+        )
+        print(
+            f"  {name:<9} K={k:<3} {est.n_iter_:6d} it  one-step MSE {mse:.3f}  "
+            f"{fit_s:7.0f} s",
+            flush=True,
+        )
+        record.update(iterations=est.n_iter_, mse=mse, fit_seconds=fit_s, curve=curve)
+        path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def report_variants(args):
+    """The table of the saved runs, and one file with all of them."""
+    runs = []
+    for name in VARIANTS:
+        for k in VARIANT_KS:
+            path = _variant_path(args, name, k)
+            if path.exists():
+                runs.append(json.loads(path.read_text()))
+    print(
+        f"{'one-step MSE, 1,000 new tasks':<30}"
+        + "".join(f"{f'K={k}':>18}" for k in VARIANT_KS)
+    )
+    for name in VARIANTS:
+        cells = []
+        for k in VARIANT_KS:
+            run = [r for r in runs if r["variant"] == name and r["k_shot"] == k]
+            cells.append(
+                f"{run[0]['mse']:.3f} ({run[0]['iterations']} it)" if run else "-"
+            )
+        print(f"{name:<30}" + "".join(f"{c:>18}" for c in cells))
+    record = {
+        "command": "python benchmarks/bench_maml_sinusoid.py --variants "
+        f"--iterations {args.iterations} --threads {args.threads} "
+        f"--train-tasks {args.train_tasks} --device {args.device}"
+        + (" --quick" if args.quick else ""),
+        "setting": {
+            "hidden_layer_sizes": HIDDEN,
+            "n_query": N_QUERY_TRAIN,
+            "meta_batch_size": META_BATCH,
+            "n_inner_steps": 1,
+            "inner_lr": INNER_LR,
+            "meta_lr": META_LR,
+            "first_order": False,
+            "iterations": args.iterations,
+            "train_tasks": args.train_tasks,
+            "eval_tasks": args.eval_tasks,
+            "eval_query_rows": EVAL_QUERY,
+            "learn_inner_lr": VARIANTS,
+        },
+        "environment": {
+            "device": args.device,
+            "threads": args.threads,
+            "torch": torch.__version__,
+            "sktransfer": sktransfer.__version__,
+            "python": platform.python_version(),
+        },
+        "runs": runs,
+    }
+    out = RESULTS / f"maml_sinusoid_variants{args.suffix}.json"
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"saved {out}")
+
+
+def run_variants(args):
+    """Every selected inner update with every selected K, then the table."""
+    X, y, t = make_sinusoid_tasks(
+        n_tasks=args.train_tasks, n_samples=ROWS_PER_TASK, random_state=1
+    )
+    n_support = max(VARIANT_KS)
+    Xe, ye = make_sinusoid_tasks(
+        n_tasks=args.eval_tasks,
+        n_samples=n_support + EVAL_QUERY,
+        random_state=12345,
+    )[:2]
+    Xe = Xe.reshape(args.eval_tasks, -1, 1)
+    ye = ye.reshape(args.eval_tasks, -1, 1)
+    evaluation = (Xe, ye, Xe[:, n_support:], ye[:, n_support:])
+    for name in args.variant or list(VARIANTS):
+        for k in args.k or list(VARIANT_KS):
+            run_variant(args, name, k, X, y, t, evaluation)
+    report_variants(args)
 
 
 def _plot_history(est, batch_losses, suffix):
@@ -333,6 +475,18 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--train-tasks", type=int, default=50000)
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument(
+        "--variants", action="store_true", help="compare the inner updates only"
+    )
+    parser.add_argument(
+        "--variant", action="append", choices=list(VARIANTS), help="with --variants"
+    )
+    parser.add_argument(
+        "--k", action="append", type=int, choices=VARIANT_KS, help="with --variants"
+    )
+    parser.add_argument(
+        "--report", action="store_true", help="the table of saved --variants runs"
+    )
     args = parser.parse_args()
     args.speed_tasks, args.eval_tasks, args.n_check = 1000, 1000, 10
     if args.quick:
@@ -341,6 +495,13 @@ def main():
     args.suffix = "_quick" if args.quick else ""
     torch.set_num_threads(args.threads)
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.report:
+        report_variants(args)
+        return
+    if args.variants:
+        print(f"Inner updates ({args.iterations} meta-iterations each):")
+        run_variants(args)
+        return
     wall = time.perf_counter()
 
     print(f"Speed ({ROUNDS} interleaved rounds, {args.speed_iterations} it):")

@@ -40,7 +40,7 @@ def one_meta_step(est, X, y, t, device):
         dict(meta.net.named_parameters()),
         support,
         query,
-        inner_lrs=meta.step_sizes(),
+        **meta.inner_update(),
         n_steps=1,
         adapt_names=meta.adapt_names,
         first_order=False,

@@ -49,9 +49,11 @@ Reproduce with ``pip install -e ".[benchmarks]"`` and
 def table(payload):
     ks = [str(k) for k in payload["ks"]]
     unit = " per class" if payload["kind"] == "episodic" else ""
+    # A run with --features writes <dataset>_features.json and .png.
+    title = payload.get("file", payload["dataset"])
     lines = [
-        f"{payload['dataset']}: {payload['description']}",
-        "=" * (len(payload["dataset"]) + 2 + len(payload["description"])),
+        f"{title}: {payload['description']}",
+        "=" * (len(title) + 2 + len(payload["description"])),
         "",
         f"{payload['n_train_tasks']} training tasks, {payload['n_test_tasks']} "
         f"held out; {payload['metric']}, K labelled rows{unit}.",
@@ -82,8 +84,8 @@ def table(payload):
         lines += [f"     - {row['fit_s']:.1f}", f"     - {row['adapt_ms']:.2f}"]
     lines += [
         "",
-        f".. image:: ../benchmarks/results/realdata/{payload['dataset']}.png",
-        f"   :alt: {payload['metric']} against K on {payload['dataset']}",
+        f".. image:: ../benchmarks/results/realdata/{title}.png",
+        f"   :alt: {payload['metric']} against K on {title}",
         "",
     ]
     return lines

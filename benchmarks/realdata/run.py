@@ -5,6 +5,7 @@ Run from the repository root (``pip install -e ".[benchmarks]"`` first)::
     python benchmarks/realdata/run.py                 # every data set
     python benchmarks/realdata/run.py exam leaf       # some of them
     python benchmarks/realdata/run.py --seeds 1       # one training seed
+    python benchmarks/realdata/run.py leaf --features # + feature extraction
 
 For each data set (see datasets.py) it splits the tasks 75/25 (seed 0), fits
 the baselines and the package's estimators at their defaults on the training
@@ -14,7 +15,9 @@ episodes of held-out classes, and scores the rest of each task. It prints a
 table per data set, with each estimator's paired 95% interval over tasks
 against the best baseline at every K, and writes
 ``benchmarks/results/realdata/<name>.json`` and ``<name>.png``. One torch
-thread per process.
+thread per process. ``--features`` adds the feature-extraction recipes of the
+episodic data (a fitted network's ``transform``, then a plain classifier
+fitted on each support set) and writes ``<name>_features.json`` and ``.png``.
 """
 
 import argparse
@@ -26,10 +29,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
 )
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -139,6 +145,57 @@ def estimators(data, seed):
     }
 
 
+class EmbeddingRecipe(BaseEstimator):
+    """Feature extraction: a network fitted on the training classes, frozen,
+    and a plain classifier fitted on each support set's ``transform``.
+
+    This is the user's recipe, behind the benchmark's ``fit`` / ``adapt`` /
+    ``predict`` protocol: ``make_pipeline(FrozenEstimator(network),
+    classifier).fit(X_support, y_support)``.
+    """
+
+    def __init__(self, network, classifier):
+        self.network = network
+        self.classifier = classifier
+
+    def fit(self, X, y):
+        self.network_ = clone(self.network).fit(X, y)
+        return self
+
+    def adapt(self, X, y):
+        frozen = FrozenEstimator(self.network_)
+        self.model_ = make_pipeline(frozen, clone(self.classifier)).fit(X, y)
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def embedding_recipes(data, seed):
+    """The feature-extraction recipes of the episodic data, by name.
+
+    The embedding of a prototypical network (with nearest centroid it is the
+    network's own prediction, a check), and the body of a network trained to
+    tell the training classes apart (``FineTuneClassifier`` on the pooled
+    training rows), each with nearest centroid and logistic regression.
+    """
+    if data.kind != "episodic":
+        return {}
+    networks = {
+        "ProtoNet": ProtoNetClassifier(n_way=N_WAY, random_state=seed),
+        "FineTune": FineTuneClassifier(random_state=seed),
+    }
+    classifiers = {
+        "nearest centroid": NearestCentroid(),
+        "logistic": LogisticRegression(max_iter=1000),
+    }
+    return {
+        f"{net} embedding + {clf}": EmbeddingRecipe(network, classifier)
+        for net, network in networks.items()
+        for clf, classifier in classifiers.items()
+    }
+
+
 def fit(method, X, y, tasks, kind):
     """Fit on the training rows: tasks by ``task_ids``, classes for episodic."""
     start = time.perf_counter()
@@ -155,7 +212,7 @@ def fit(method, X, y, tasks, kind):
     return time.perf_counter() - start
 
 
-def run_dataset(name, seeds, only=None):
+def run_dataset(name, seeds, only=None, features=False):
     data = LOADERS[name]()
     X = data.X.to_numpy(np.float64)
     y, tasks, kind = data.y, data.tasks, data.kind
@@ -195,7 +252,10 @@ def run_dataset(name, seeds, only=None):
     for label, method in baselines(data).items():
         evaluate(label, method, 0)
     for seed in seeds:
-        for label, method in estimators(data, seed).items():
+        methods = estimators(data, seed)
+        if features:
+            methods.update(embedding_recipes(data, seed))
+        for label, method in methods.items():
             if only and not any(part in label for part in only):
                 continue
             evaluate(label, method, seed)
@@ -203,6 +263,7 @@ def run_dataset(name, seeds, only=None):
     summary = summarise(results, set(baselines(data)), higher)
     payload = {
         "dataset": name,
+        "file": f"{name}_features" if features else name,
         "description": data.description,
         "kind": kind,
         "metric": "rmse" if kind == "regression" else "accuracy",
@@ -213,7 +274,7 @@ def run_dataset(name, seeds, only=None):
         "summary": summary,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=1))
+    (RESULTS / f"{payload['file']}.json").write_text(json.dumps(payload, indent=1))
     print_table(payload)
     plot(payload)
     return payload
@@ -309,7 +370,7 @@ def plot(payload):
     )
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    fig.savefig(RESULTS / f"{payload['dataset']}.png", dpi=110)
+    fig.savefig(RESULTS / f"{payload.get('file', payload['dataset'])}.png", dpi=110)
     plt.close(fig)
 
 
@@ -318,10 +379,15 @@ def main(argv=None):
     parser.add_argument("datasets", nargs="*", default=list(LOADERS))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--only", nargs="*", help="estimators whose name contains")
+    parser.add_argument(
+        "--features",
+        action="store_true",
+        help="add the feature-extraction recipes; write <name>_features.json",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     for name in args.datasets:
-        run_dataset(name, list(range(args.seeds)), args.only)
+        run_dataset(name, list(range(args.seeds)), args.only, args.features)
 
 
 if __name__ == "__main__":

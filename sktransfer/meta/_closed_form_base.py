@@ -2,7 +2,6 @@
 
 import copy
 import math
-import warnings
 from contextlib import nullcontext
 from numbers import Integral, Real
 
@@ -13,7 +12,9 @@ from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from sktransfer.base import (
+    BodyTransformerMixin,
     TransferClassifierMixin,
+    private_module,
     resolve_device,
     torch_seed,
     uses_global_rng,
@@ -31,9 +32,10 @@ from sktransfer.meta._engine import (
 from sktransfer.meta._heads import PriorInit, StackedNetwork
 from sktransfer.meta._targets import MetaClassifierMixin, episodic_slots, usable_tasks
 from sktransfer.tasks._sampling import build_pool, sample_episodes
+from sktransfer.utils._divergence import check_finite_outputs
 
 
-class BaseClosedForm(BaseMetaLearner):
+class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
     """Shared implementation of the meta-learners that adapt in closed form.
 
     A subclass provides ``_kinds(n_inputs, n_outputs, n_members, prior_mean)``,
@@ -116,14 +118,7 @@ class BaseClosedForm(BaseMetaLearner):
         n_way = getattr(self, "n_way", None)
         cross_validate = reset and self.early_stopping and n_iterations is not None
         if single and n_way is None:
-            warnings.warn(
-                f"{type(self).__name__} was fitted on a single task: meta-learning "
-                "learns from many tasks (pass task_ids= with the flat arrays, or a "
-                "list of (X, y) pairs). Early stopping, which holds out whole tasks, "
-                f"is off: training runs max_iter={self.max_iter} meta-iterations.",
-                UserWarning,
-                stacklevel=3,
-            )
+            # Warned of (SingleTaskWarning): early stopping holds out tasks.
             cross_validate = False
         folds = self._folds(tasks, usable, single, slots) if cross_validate else []
 
@@ -419,10 +414,11 @@ class BaseClosedForm(BaseMetaLearner):
         y = y.unsqueeze(0)
         y = y.double() if y.is_floating_point() else y
         weight = weight.double().unsqueeze(0)
-        with torch.no_grad():
+        # A private copy of the network: a custom module runs through
+        # functional_call, which must not touch the one other threads use.
+        with private_module(self._inference_net) as net, torch.no_grad():
             return {
-                name: kind.posterior(X, y, weight)
-                for name, kind in self._inference_net.kinds.items()
+                name: kind.posterior(X, y, weight) for name, kind in net.kinds.items()
             }
 
     def _outputs(self, adapted, X):
@@ -430,9 +426,9 @@ class BaseClosedForm(BaseMetaLearner):
 
         ``adapted`` None predicts from the prior (one task).
         """
-        kinds = self._inference_net.kinds
         X = X.double().unsqueeze(0)
-        with torch.no_grad():
+        with private_module(self._inference_net) as net, torch.no_grad():
+            kinds = net.kinds
             outputs = {
                 name: kind.predict(
                     kind.prior() if adapted is None else adapted[name], X
@@ -444,6 +440,29 @@ class BaseClosedForm(BaseMetaLearner):
 
     def _batched_outputs(self, adapted, X):
         return self._outputs(adapted, X)[0].cpu().numpy()
+
+    def _has_body(self):
+        """Whether there is a learned network ``g`` (``n_components > 0``)."""
+        return self.n_components > 0
+
+    def _body_outputs(self, X):
+        """``g`` of validated ``X`` (float64): what the head sees of it.
+
+        The learned network of the model kept by `fit`, on the head's inputs
+        (standardised ``X`` and any base estimator's columns); `adapt` does
+        not change it.
+        """
+        inputs = torch.as_tensor(
+            self._episode_inputs(X), device=self._device_of_module()
+        )
+        batch_size = self.batch_size or len(inputs) or 1
+        with private_module(self._inference_net) as net, torch.no_grad():
+            body = net.kinds["learned"].body
+            outputs = [
+                body(inputs[None, start : start + batch_size])[0].cpu().numpy()
+                for start in range(0, len(inputs), batch_size)
+            ]
+        return np.concatenate(outputs)
 
     def _predict_rows(self, X):
         """Combined outputs and variances (or None) for validated ``X``."""
@@ -460,7 +479,7 @@ class BaseClosedForm(BaseMetaLearner):
         if not means:
             return np.empty((0, self._n_outputs())), np.empty(0)
         var = None if variances[0] is None else np.concatenate(variances)
-        return np.concatenate(means), var
+        return check_finite_outputs(np.concatenate(means)), var
 
     def __getstate__(self):
         # A copy: on Python 3.11+ object.__getstate__ returns __dict__ itself,

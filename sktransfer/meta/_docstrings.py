@@ -31,7 +31,9 @@ PARAMETERS = """
     ----------
 {module_parameters}    inner_lr : float, default={inner_lr}
         Step size of the inner (adaptation) gradient steps; the initial value
-        of the learned step sizes when ``learn_inner_lr=True``. {inner_lr_note}
+        of the learned step sizes when ``learn_inner_lr=True``, and of the
+        learned update's input gate when ``learn_inner_lr="lstm"``.
+        {inner_lr_note}
     n_inner_steps : int, default=1
         Inner gradient steps per task during meta-training.
     n_adapt_steps : int, default=None
@@ -49,8 +51,18 @@ PARAMETERS = """
         ``k_shot``. Each task needs ``k_shot + n_query`` rows{needs}.
 {n_way}    first_order : bool, default=False
         Use first-order MAML (no gradient through the inner steps).
-    learn_inner_lr : bool, default=False
-        Learn a step size per weight in the outer loop (Meta-SGD).
+    learn_inner_lr : bool or "lstm", default=False
+        The inner update, meta-learned with the initialisation. ``False``: a
+        gradient step of the fixed size ``inner_lr`` (MAML). ``True``: one
+        learned step size per weight (Meta-SGD). ``"lstm"``: the learned
+        update rule of Ravi & Larochelle (2017), a small LSTM shared by all
+        adapted weights that reads each weight's gradient and the support
+        loss and sets a forget gate ``f`` and an input gate ``i`` per weight
+        ``w``, which becomes ``f * w - i * grad``. It starts close to a
+        gradient step of size ``inner_lr`` (which must then be below 1), and
+        a meta-iteration costs about 20 times MAML's. With
+        ``first_order=True`` the gradients and losses it reads are
+        constants, as in the paper; the rule itself is still learned.
     adapt_layers : {{"all", "head"}}, default="all"
         The weights the inner loop adapts: all of them (MAML) or the output
         layer only (ANIL).

@@ -10,15 +10,30 @@ from sktransfer.meta._inner_loop import (
     adapt,
     batched_forward,
     expand_params,
+    init_lstm_update,
     meta_loss,
     task_losses,
     task_scores,
 )
 from sktransfer.tasks._sampling import sample_episodes
+from sktransfer.utils._divergence import (
+    all_finite,
+    divergence_error,
+    finite_weights,
+    restore_weights,
+)
+from sktransfer.utils._state import private_module
 
 
 class MetaModule(nn.Module):
-    """The user's network plus, for Meta-SGD, one learned step size per weight."""
+    """The user's network plus what the inner update learns.
+
+    ``learn_inner_lr``: False for a fixed step size ``inner_lr``, True for one
+    learned step size per weight (Meta-SGD, ``inner_lrs``), ``"lstm"`` for
+    the learned recurrent update of Ravi & Larochelle (``lstm``, the
+    parameters of `init_lstm_update`). Both are meta-learned with the
+    network's weights.
+    """
 
     def __init__(self, net, adapt_names, inner_lr, learn_inner_lr):
         super().__init__()
@@ -26,17 +41,37 @@ class MetaModule(nn.Module):
         self.adapt_names = list(adapt_names)
         self.inner_lr = inner_lr
         self.inner_lrs = nn.ParameterDict()
-        if learn_inner_lr:
-            params = dict(net.named_parameters())
+        self.lstm = nn.ParameterDict()
+        params = dict(net.named_parameters())
+        if learn_inner_lr == "lstm":
+            dtype = next(iter(params.values())).dtype
+            for name, value in init_lstm_update(inner_lr).items():
+                self.lstm[name] = nn.Parameter(value.to(dtype))
+        elif learn_inner_lr:
             for name in self.adapt_names:
                 self.inner_lrs[name.replace(".", "__")] = nn.Parameter(
                     torch.full_like(params[name], inner_lr)
                 )
 
-    def step_sizes(self):
+    def inner_update(self, detach=False):
+        """The keyword arguments of `adapt` that choose its update.
+
+        ``detach=True`` gives the learned parts without their graph (for
+        adaptation outside meta-training).
+        """
+
+        def own(value):
+            return value.detach() if detach else value
+
+        if len(self.lstm):
+            return {"lstm": {n: own(v) for n, v in self.lstm.items()}}
         if len(self.inner_lrs) == 0:
-            return dict.fromkeys(self.adapt_names, self.inner_lr)
-        return {n: self.inner_lrs[n.replace(".", "__")] for n in self.adapt_names}
+            return {"inner_lrs": dict.fromkeys(self.adapt_names, self.inner_lr)}
+        return {
+            "inner_lrs": {
+                n: own(self.inner_lrs[n.replace(".", "__")]) for n in self.adapt_names
+            }
+        }
 
     def forward(self, X):
         return self.net(X)
@@ -119,18 +154,77 @@ class MetaEngine(NeuralNet):
     def end_training(self):
         """Drop what `begin_training` set up."""
         del self.pool_
+        self.__dict__.pop("last_finite_", None)
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """Run the epoch's meta-iterations; record the mean loss.
+
+        The divergence guard: every step's loss and, at the end, every weight
+        are checked on the device, and read with the mean loss in the epoch's
+        one host synchronisation. On a non-finite value the weights of the
+        last finite epoch are restored and `divergence_error` is raised.
+        """
         self._set_training(training)
+        if "last_finite_" not in self.__dict__:
+            self.last_finite_ = finite_weights(self.module_)
         total = None
-        for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch)
-            loss = step["loss"].detach()
-            total = loss if total is None else total + loss
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-        self.history.record(prefix + "_loss", float(total) / len(iterator))
+        losses = []
+        try:
+            for batch in iterator:
+                self.notify("on_batch_begin", batch=batch, training=training)
+                try:
+                    step = step_fn(batch)
+                except torch.linalg.LinAlgError as exc:
+                    # A closed-form solve on weights that left the floats.
+                    raise self.diverged(len(losses)) from exc
+                loss = step["loss"].detach()
+                total = loss if total is None else total + loss
+                losses.append(loss)
+                self.notify("on_batch_end", batch=batch, training=training, **step)
+        except KeyboardInterrupt:
+            # A callback stops training within the epoch (skorch's convention;
+            # Ctrl-C is another exception, see `interrupts_propagate`): the row
+            # counts the steps taken, so n_iter_, history_ and weights agree.
+            if losses:
+                summed = self.checked_total(losses, total)
+                self.history.record(prefix + "_loss", summed / len(losses))
+            self.history.record(prefix + "_batch_count", len(losses))
+            raise
+        summed = self.checked_total(losses, total)
+        self.history.record(prefix + "_loss", summed / len(iterator))
         self.history.record(prefix + "_batch_count", len(iterator))
+
+    def checked_total(self, losses, total):
+        """The epoch's summed loss as a float, read with the divergence check.
+
+        One host synchronisation reads the sum and whether every step's loss
+        and every weight are finite; then the weights are kept as the last
+        finite ones, or `diverged` restores those and raises.
+        """
+        finite = torch.cat(
+            [
+                torch.isfinite(torch.stack(losses)),
+                all_finite(self.module_.parameters()).reshape(1),
+            ]
+        )
+        summed, *flags = torch.cat(
+            [total.reshape(1).double(), finite.double()]
+        ).tolist()
+        if not all(flags):
+            raise self.diverged(min(flags.index(0.0), len(losses) - 1))
+        self.last_finite_ = finite_weights(self.module_)
+        return summed
+
+    # The parameters a divergence error advises to lower.
+    learning_rates = "meta_lr"
+
+    def diverged(self, step):
+        """Restore the last finite weights; the error naming meta-iteration
+        ``step`` (0-based) of the current epoch."""
+        restore_weights(self.module_, self.last_finite_)
+        done = sum(row.get("train_batch_count", 0) for row in self.history[:-1])
+        where = f"meta-iteration #{done + step + 1} (epoch #{len(self.history)})"
+        return divergence_error(where, self.learning_rates)
 
 
 class MetaTrainer(MetaEngine):
@@ -140,6 +234,8 @@ class MetaTrainer(MetaEngine):
     recording ``valid_loss`` and ``valid_score`` (accuracy or R² on their
     query rows), which skorch's ``EarlyStopping`` can monitor.
     """
+
+    learning_rates = "meta_lr or inner_lr"
 
     def __init__(self, *args, episode=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -160,36 +256,28 @@ class MetaTrainer(MetaEngine):
         """Adapt the current weights to many support sets, without meta-gradient.
 
         As `adapt` does it: in train mode, from detached weights and step
-        sizes. Returns the batched adapted parameters, detached; the module's
-        mode is restored.
+        sizes (or update rule). Returns the batched adapted parameters,
+        detached. The module is not changed (a private copy runs, see
+        `private_module`), so threads may adapt and predict at once.
         """
         meta = self.module_
         params = {
             name: value.detach().requires_grad_()
             for name, value in meta.net.named_parameters()
         }
-        lrs = {
-            name: lr.detach() if torch.is_tensor(lr) else lr
-            for name, lr in meta.step_sizes().items()
-        }
-        was_training = meta.training
-        meta.train()
-        try:
-            with torch.enable_grad():
-                adapted = adapt(
-                    batched_forward(meta.net),
-                    self.criterion_,
-                    expand_params(params, X.shape[0]),
-                    X,
-                    y,
-                    weight,
-                    inner_lrs=lrs,
-                    n_steps=n_steps,
-                    adapt_names=meta.adapt_names,
-                    create_graph=False,
-                )
-        finally:
-            meta.train(was_training)
+        with private_module(meta.net, training=True) as net, torch.enable_grad():
+            adapted = adapt(
+                batched_forward(net),
+                self.criterion_,
+                expand_params(params, X.shape[0]),
+                X,
+                y,
+                weight,
+                **meta.inner_update(detach=True),
+                n_steps=n_steps,
+                adapt_names=meta.adapt_names,
+                create_graph=False,
+            )
         return {name: value.detach() for name, value in adapted.items()}
 
     def validate_episodes(self, episodes):
@@ -222,7 +310,7 @@ class MetaTrainer(MetaEngine):
             dict(meta.net.named_parameters()),
             support,
             query,
-            inner_lrs=meta.step_sizes(),
+            **meta.inner_update(),
             n_steps=episode["n_inner_steps"],
             adapt_names=meta.adapt_names,
             first_order=episode["first_order"],
@@ -356,6 +444,13 @@ class ClosedFormTrainer(MetaEngine):
         iteration = sum(self.history[:, "train_batch_count"])
         return self.score_members(valid, iteration, record=True)
 
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        """Score the kinds that have no candidate yet: a callback stopped
+        training before the first epoch ended (skorch's convention)."""
+        valid = None if X is None else X["valid"]
+        if valid is not None and not all(self.candidates_.values()):
+            self.score_members(valid, sum(self.history[:, "train_batch_count"]))
+
     def score_members(self, valid, iteration, record=False):
         """Score the fold members of every active kind, pooled over folds.
 
@@ -374,7 +469,15 @@ class ClosedFormTrainer(MetaEngine):
                     iteration == 0 and not kind.start_is_a_model
                 ):
                     continue
-                outputs = kind.validation_outputs(support, query)[:last]
+                try:
+                    outputs = kind.validation_outputs(support, query)[:last]
+                except torch.linalg.LinAlgError as exc:  # ill-conditioned scales
+                    where = (
+                        f"meta-iteration #{iteration}"
+                        if iteration
+                        else "the start of meta-training (the initial model)"
+                    )
+                    raise divergence_error(where, self.learning_rates) from exc
                 loss, per_unit = pooled_loss(
                     outputs,
                     query[1][:last],

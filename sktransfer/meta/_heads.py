@@ -58,6 +58,12 @@ class StackedNetwork(nn.Module):
         self.template._apply(fn)
         return self
 
+    def train(self, mode=True):
+        # The template runs the forward pass: dropout follows eval() too.
+        super().train(mode)
+        self.template.train(mode)
+        return self
+
     def n_outputs(self, n_inputs):
         """Width of the network's output for ``n_inputs`` features."""
         with torch.no_grad():

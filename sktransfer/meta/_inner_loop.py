@@ -5,7 +5,13 @@ mutates a module: the estimator owns the ``nn.Module``, this core only calls
 it through :func:`torch.func.functional_call`. Batched tensors carry the task
 axis first: ``params[name]`` is ``(n_tasks, *shape)``, inputs are
 ``(n_tasks, n_rows, n_features)``.
+
+The inner update is either a gradient step (a fixed step size, or one learned
+step size per weight: Meta-SGD) or the learned recurrent update of Ravi &
+Larochelle (2017), `lstm_step`.
 """
+
+import math
 
 import torch
 from torch import nn
@@ -130,6 +136,132 @@ def expand_params(params, n_tasks):
     }
 
 
+# -- the learned update rule (Ravi & Larochelle, 2017) ---------------------------
+# Hidden units of the coordinate-wise LSTM that reads the gradient and the loss
+# (the paper's 20).
+LSTM_HIDDEN_SIZE = 20
+# The forget gate starts at 0.999 (Ravi & Larochelle draw its bias from U(4, 6),
+# 0.982-0.9975), so that the first updates are close to plain gradient steps.
+_FORGET_START = 0.999
+# Andrychowicz et al.'s preprocessing constant p.
+_PREPROCESS_P = 10.0
+
+
+def _logit(p):
+    return math.log(p / (1 - p))
+
+
+def init_lstm_update(inner_lr, hidden_size=LSTM_HIDDEN_SIZE, *, generator=None):
+    """Initial parameters of the learned update rule, as a dict of tensors.
+
+    A coordinate-wise LSTM (``weight_ih``, ``weight_hh``, ``bias_ih``,
+    ``bias_hh``, laid out as `torch.nn.LSTMCell`'s, with its initialisation)
+    reads the preprocessed gradient and loss; its hidden state, the weight
+    itself and the gate's previous value give the forget and input gates
+    (``weight_gates`` ``(2, hidden_size + 2)``, ``bias_gates`` ``(2,)``, rows
+    forget then input). The gate weights start near zero and the biases at
+    the forget gate 0.999 and the input gate ``inner_lr``, so that the first
+    update is close to a gradient step of size ``inner_lr``, which must be
+    below 1 (the input gate is a sigmoid).
+    """
+    if not 0 < inner_lr < 1:
+        raise ValueError(
+            "The learned update rule (learn_inner_lr='lstm') gates the step with "
+            f"a sigmoid: inner_lr must be in (0, 1), got {inner_lr!r}."
+        )
+
+    def uniform(*shape, bound):
+        return (2 * torch.rand(*shape, generator=generator) - 1) * bound
+
+    bound = 1 / math.sqrt(hidden_size)
+    return {
+        "weight_ih": uniform(4 * hidden_size, 4, bound=bound),
+        "weight_hh": uniform(4 * hidden_size, hidden_size, bound=bound),
+        "bias_ih": uniform(4 * hidden_size, bound=bound),
+        "bias_hh": uniform(4 * hidden_size, bound=bound),
+        "weight_gates": uniform(2, hidden_size + 2, bound=0.01),
+        "bias_gates": torch.tensor([_logit(_FORGET_START), _logit(inner_lr)]),
+    }
+
+
+def preprocess(x, p=_PREPROCESS_P):
+    """Andrychowicz et al.'s two features of each value: ``(2, *x.shape)``.
+
+    ``(log|x| / p, sign(x))`` where ``|x| >= exp(-p)``, ``(-1, exp(p) x)``
+    elsewhere: inputs of very different scales reach the LSTM on one scale.
+    """
+    small = x.abs() < math.exp(-p)
+    log_part = x.abs().clamp_min(math.exp(-p)).log() / p
+    return torch.stack(
+        [
+            torch.where(small, -torch.ones_like(x), log_part),
+            torch.where(small, math.exp(p) * x, torch.sign(x)),
+        ]
+    )
+
+
+def lstm_step(lstm, theta, grad, loss, state):
+    """One step of the learned update rule over every coordinate of every task.
+
+    ``theta`` and ``grad`` are ``(n_tasks, n_coords)`` (the adapted weights
+    flattened and their gradients), ``loss`` ``(n_tasks,)`` the support loss
+    and ``state`` the recurrent state from the previous step (None at the
+    first). One LSTM with the parameters ``lstm`` (`init_lstm_update`), shared
+    by all coordinates, reads each coordinate's preprocessed gradient and its
+    task's preprocessed loss; from its hidden state, the weight and the
+    gate's previous value come a forget gate ``f`` and an input gate ``i``,
+    and the weight, which is the cell state of Ravi & Larochelle, becomes
+    ``f * theta - i * grad``. Returns the new weights and state.
+    """
+    n_tasks, n_coords = theta.shape
+    hidden_size = lstm["weight_hh"].shape[1]
+    # Features first, coordinates last: one matrix product gives the four
+    # blocks of the LSTM (LSTMCell's order: input, forget, cell, output), each
+    # a contiguous (hidden_size, n) tensor (elementwise functions of strided
+    # slices were 40 times slower); the biases come through a row of ones and
+    # the hidden state's part after the first step (the state starts at zero).
+    inputs = [
+        preprocess(grad).view(2, -1),
+        preprocess(loss)[:, :, None].expand(-1, -1, n_coords).reshape(2, -1),
+        theta.new_ones(1, n_tasks * n_coords),
+    ]
+    weights = [lstm["weight_ih"], (lstm["bias_ih"] + lstm["bias_hh"])[:, None]]
+    if state is not None:
+        h, c, previous = state
+        inputs.append(h)
+        weights.append(lstm["weight_hh"])
+    z = torch.cat(weights, 1) @ torch.cat(inputs, 0)
+    z_in, z_forget, z_cell, z_out = z.view(4, hidden_size, -1).unbind(0)
+    c_new = torch.sigmoid(z_in) * torch.tanh(z_cell)
+    if state is not None:
+        c_new = c_new + torch.sigmoid(z_forget) * c
+    h = torch.sigmoid(z_out) * torch.tanh(c_new)
+    weight = lstm["weight_gates"]
+    # (2, n): the forget and the input gate.
+    flat = theta.reshape(1, -1)
+    z = weight[:, :hidden_size] @ h + weight[:, hidden_size, None] * flat
+    z = z + lstm["bias_gates"][:, None]
+    if state is not None:
+        z = z + weight[:, hidden_size + 1, None] * previous
+    gates = torch.sigmoid(z)
+    new = gates[0] * flat[0] - gates[1] * grad.reshape(-1)
+    return new.view(n_tasks, n_coords), (h, c_new, gates)
+
+
+def _lstm_update(lstm, values, grads, loss, state):
+    """`lstm_step` over a list of batched tensors: flatten, step, split back."""
+    n_tasks = values[0].shape[0]
+    theta = torch.cat([v.reshape(n_tasks, -1) for v in values], 1)
+    grad = torch.cat([g.reshape(n_tasks, -1) for g in grads], 1)
+    theta, state = lstm_step(lstm, theta, grad, loss, state)
+    sizes = [v[0].numel() for v in values]
+    new = [
+        part.reshape(v.shape)
+        for part, v in zip(theta.split(sizes, 1), values, strict=True)
+    ]
+    return new, state
+
+
 def adapt(
     forward,
     criterion,
@@ -138,12 +270,13 @@ def adapt(
     y,
     weight,
     *,
-    inner_lrs,
+    inner_lrs=None,
+    lstm=None,
     n_steps,
     adapt_names,
     create_graph,
 ):
-    """Take ``n_steps`` gradient steps per task on its support set.
+    """Take ``n_steps`` inner steps per task on its support set.
 
     Parameters
     ----------
@@ -155,9 +288,14 @@ def adapt(
         Batched parameters ``(n_tasks, *shape)``.
     X, y, weight : Tensor
         The support sets, ``(n_tasks, n_rows, ...)``.
-    inner_lrs : dict of str to float or Tensor
+    inner_lrs : dict of str to float or Tensor, default=None
         Step size of each adapted parameter: a float, or a tensor of the
-        parameter's shape (Meta-SGD).
+        parameter's shape (Meta-SGD). Exactly one of ``inner_lrs`` and
+        ``lstm`` is given.
+    lstm : dict of str to Tensor, default=None
+        Parameters of the learned update rule (`init_lstm_update`): each step
+        is `lstm_step` over all adapted weights of a task, its recurrent state
+        carried from step to step.
     n_steps : int
         Number of inner steps.
     adapt_names : list of str
@@ -165,23 +303,39 @@ def adapt(
         for ANIL); the others are shared by every task unchanged.
     create_graph : bool
         Keep the graph of the inner steps, so that the meta-gradient flows
-        through them (second-order MAML). ``False`` gives first-order MAML.
+        through them (second-order MAML). ``False`` gives first-order MAML:
+        the gradients (and, for ``lstm``, the support losses it reads) are
+        constants of the meta-gradient, as in Ravi & Larochelle's training;
+        the update itself, its gates and the weights they read, is still
+        differentiated, so the rule's parameters are meta-learned.
 
     Returns
     -------
     params : dict of str to Tensor
         The adapted, batched parameters.
     """
+    if (inner_lrs is None) == (lstm is None):
+        raise ValueError("Give exactly one of inner_lrs and lstm.")
     params = dict(params)
+    state = None
     for _ in range(n_steps):
-        loss = task_losses(criterion, forward(params, X), y, weight).sum()
+        losses = task_losses(criterion, forward(params, X), y, weight)
         inputs = [params[name] for name in adapt_names]
         grads = torch.autograd.grad(
-            loss, inputs, create_graph=create_graph, allow_unused=True
+            losses.sum(), inputs, create_graph=create_graph, allow_unused=True
         )
-        for name, value, grad in zip(adapt_names, inputs, grads, strict=True):
-            if grad is not None:
-                params[name] = value - inner_lrs[name] * grad
+        used = [k for k, grad in enumerate(grads) if grad is not None]
+        if lstm is not None and used:
+            losses = losses if create_graph else losses.detach()
+            new, state = _lstm_update(
+                lstm, [inputs[k] for k in used], [grads[k] for k in used], losses, state
+            )
+            for k, value in zip(used, new, strict=True):
+                params[adapt_names[k]] = value
+        else:
+            for k in used:
+                name = adapt_names[k]
+                params[name] = inputs[k] - inner_lrs[name] * grads[k]
     return params
 
 
@@ -192,7 +346,8 @@ def meta_loss(
     support,
     query,
     *,
-    inner_lrs,
+    inner_lrs=None,
+    lstm=None,
     n_steps,
     adapt_names,
     first_order,
@@ -202,7 +357,7 @@ def meta_loss(
     ``support`` and ``query`` are ``(X, y, weight)`` triples of batched
     tensors; ``params`` are the shared (unbatched) meta-parameters. The
     gradient of the result with respect to ``params`` (and to learned
-    ``inner_lrs``) is the meta-gradient.
+    ``inner_lrs`` or the ``lstm`` update's parameters) is the meta-gradient.
     """
     n_tasks = support[0].shape[0]
     adapted = adapt(
@@ -211,6 +366,7 @@ def meta_loss(
         expand_params(params, n_tasks),
         *support,
         inner_lrs=inner_lrs,
+        lstm=lstm,
         n_steps=n_steps,
         adapt_names=adapt_names,
         create_graph=not first_order,

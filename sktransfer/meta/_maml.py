@@ -1,4 +1,4 @@
-"""MAML, first-order MAML, Meta-SGD and ANIL as scikit-learn estimators."""
+"""MAML, first-order MAML, Meta-SGD, a learned update rule and ANIL as estimators."""
 
 import math
 from contextlib import nullcontext
@@ -12,8 +12,10 @@ from skorch.callbacks import EarlyStopping
 from torch import nn
 
 from sktransfer.base import (
+    BodyTransformerMixin,
     TransferClassifierMixin,
     TransferRegressorMixin,
+    private_module,
     resolve_device,
     torch_seed,
     uses_global_rng,
@@ -51,7 +53,7 @@ _SHARED_TEXT = {
 }
 
 
-class _BaseMAML(BaseMetaLearner):
+class _BaseMAML(BodyTransformerMixin, BaseMetaLearner):
     """Shared implementation of `MAMLClassifier` and `MAMLRegressor`."""
 
     _parameter_constraints: dict = {
@@ -67,7 +69,7 @@ class _BaseMAML(BaseMetaLearner):
         "k_shot": [Interval(Integral, 1, None, closed="left")],
         "n_query": [None, Interval(Integral, 1, None, closed="left")],
         "first_order": ["boolean"],
-        "learn_inner_lr": ["boolean"],
+        "learn_inner_lr": ["boolean", StrOptions({"lstm"})],
         "adapt_layers": [StrOptions({"all", "head"})],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -322,15 +324,9 @@ class _BaseMAML(BaseMetaLearner):
 
     def _batched_outputs(self, params, X):
         """Float64 outputs ``(n_tasks, n_rows, n_outputs)`` of batched parameters."""
-        module = self.module_
         state = {name: value.double() for name, value in params.items()}
-        was_training = module.training
-        module.eval()
-        try:
-            with torch.no_grad():
-                return batched_forward(module)(state, X.double()).cpu().numpy()
-        finally:
-            module.train(was_training)
+        with private_module(self.module_) as module, torch.no_grad():
+            return batched_forward(module)(state, X.double()).cpu().numpy()
 
     def _inference_params(self):
         return getattr(self, "adapted_params_", None)
@@ -372,8 +368,10 @@ class MAMLClassifier(
     so that a few gradient steps on a new task's support set give a good
     classifier for that task (Finn et al., 2017). ``first_order=True`` drops
     the second-order terms (FOMAML), ``learn_inner_lr=True`` learns one inner
-    step size per weight (Meta-SGD) and ``adapt_layers="head"`` adapts only
-    the output layer (ANIL). Each meta-batch of tasks is one vectorised pass.
+    step size per weight (Meta-SGD), ``learn_inner_lr="lstm"`` learns the
+    update itself (the meta-learner LSTM of Ravi & Larochelle, 2017) and
+    ``adapt_layers="head"`` adapts only the output layer (ANIL). Each
+    meta-batch of tasks is one vectorised pass.
 """
         + PARAMETERS.format(
             unit="per class",

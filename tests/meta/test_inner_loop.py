@@ -4,6 +4,8 @@ The vectorised meta-gradient of `meta_loss` is checked against a plain loop
 over tasks, written independently here, for every variant of the inner loop.
 """
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -15,7 +17,10 @@ from sktransfer.meta._inner_loop import (
     batched_forward,
     expand_params,
     head_parameter_names,
+    init_lstm_update,
+    lstm_step,
     meta_loss,
+    preprocess,
     task_losses,
 )
 
@@ -126,13 +131,71 @@ def reference_task_loss(module, criterion, params, X, y, w):
     return (per_row * w).sum() / w.sum()
 
 
+def reference_preprocess(x, p=10.0):
+    """Andrychowicz et al.'s preprocessing, value by value."""
+    out = []
+    for v in x.reshape(-1):
+        if v.abs() >= math.exp(-p):
+            out.append(torch.stack([torch.log(v.abs()) / p, torch.sign(v)]))
+        else:
+            out.append(torch.stack([-torch.ones_like(v), v * math.exp(p)]))
+    return torch.stack(out).reshape(*x.shape, 2)
+
+
+def reference_lstm_step(lstm, theta, grad, loss, state):
+    """Ravi & Larochelle's update of one parameter tensor of one task.
+
+    The coordinate-wise LSTM is torch's own ``nn.LSTMCell``; the gates and
+    the update are written out: f = sigmoid(w_f . [h, theta, f_prev] + b_f),
+    i likewise, theta <- f * theta - i * grad.
+    """
+    hidden_size = lstm["weight_hh"].shape[1]
+    cell = nn.LSTMCell(4, hidden_size).to(theta.dtype)
+    n = theta.numel()
+    x = torch.cat(
+        [
+            reference_preprocess(grad).reshape(n, 2),
+            reference_preprocess(loss).expand(n, 2),
+        ],
+        1,
+    )
+    cell_params = {k: lstm[k] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    if state is None:
+        h, c = functional_call(cell, cell_params, (x,))
+        f_prev = i_prev = torch.zeros(n, dtype=theta.dtype)
+    else:
+        (h, c), (f_prev, i_prev) = (
+            functional_call(cell, cell_params, (x, state[0])),
+            state[1],
+        )
+    flat = theta.reshape(n)
+    w, bias = lstm["weight_gates"], lstm["bias_gates"]
+    f = torch.sigmoid(
+        torch.cat([h, flat[:, None], f_prev[:, None]], 1) @ w[0] + bias[0]
+    )
+    i = torch.sigmoid(
+        torch.cat([h, flat[:, None], i_prev[:, None]], 1) @ w[1] + bias[1]
+    )
+    new = f * flat - i * grad.reshape(n)
+    return new.reshape(theta.shape), ((h, c), (f, i))
+
+
 def reference_meta_loss(
-    module, criterion, support, query, inner_lrs, n_steps, adapt_names, first_order
+    module,
+    criterion,
+    support,
+    query,
+    n_steps,
+    adapt_names,
+    first_order,
+    inner_lrs=None,
+    lstm=None,
 ):
     meta = dict(module.named_parameters())
     losses = []
     for b in range(support[0].shape[0]):
         theta = dict(meta)
+        states = dict.fromkeys(adapt_names)
         for _ in range(n_steps):
             loss = reference_task_loss(
                 module, criterion, theta, support[0][b], support[1][b], support[2][b]
@@ -141,7 +204,13 @@ def reference_meta_loss(
                 loss, [theta[n] for n in adapt_names], create_graph=not first_order
             )
             for name, grad in zip(adapt_names, grads, strict=True):
-                theta[name] = theta[name] - inner_lrs[name] * grad
+                if lstm is None:
+                    theta[name] = theta[name] - inner_lrs[name] * grad
+                else:
+                    read = loss.detach() if first_order else loss
+                    theta[name], states[name] = reference_lstm_step(
+                        lstm, theta[name], grad, read, states[name]
+                    )
         losses.append(
             reference_task_loss(
                 module, criterion, theta, query[0][b], query[1][b], query[2][b]
@@ -150,16 +219,20 @@ def reference_meta_loss(
     return torch.stack(losses).mean()
 
 
-def grad_inputs(module, inner_lrs):
+def grad_inputs(module, kwargs):
     inputs = list(module.parameters())
-    inputs += [lr for lr in inner_lrs.values() if torch.is_tensor(lr)]
+    learned = kwargs.get("inner_lrs") or kwargs.get("lstm")
+    inputs += [value for value in learned.values() if torch.is_tensor(value)]
     return inputs
 
 
 def reference_grads(module, criterion, support, query, **kwargs):
     loss = reference_meta_loss(module, criterion, support, query, **kwargs)
-    inputs = grad_inputs(module, kwargs["inner_lrs"])
-    return torch.autograd.grad(loss, inputs, allow_unused=True)
+    # The LSTM's weight_hh has no gradient after one step (its state starts
+    # at zero): materialised as zeros, as the reference's nn.LSTMCell has.
+    return torch.autograd.grad(
+        loss, grad_inputs(module, kwargs), allow_unused=True, materialize_grads=True
+    )
 
 
 def vectorised_grads(module, criterion, support, query, **kwargs):
@@ -167,20 +240,36 @@ def vectorised_grads(module, criterion, support, query, **kwargs):
     loss = meta_loss(
         batched_forward(module), criterion, params, support, query, **kwargs
     )
-    inputs = grad_inputs(module, kwargs["inner_lrs"])
-    return torch.autograd.grad(loss, inputs, allow_unused=True)
+    # The LSTM's weight_hh has no gradient after one step (its state starts
+    # at zero): materialised as zeros, as the reference's nn.LSTMCell has.
+    return torch.autograd.grad(
+        loss, grad_inputs(module, kwargs), allow_unused=True, materialize_grads=True
+    )
 
 
 VARIANTS = {
-    # name: (first_order, learned lrs, head only)
+    # name: (first_order, learned update: False, "lrs" or "lstm", head only)
     "maml": (False, False, False),
     "fomaml": (True, False, False),
-    "metasgd": (False, True, False),
-    "metasgd-fo": (True, True, False),
+    "metasgd": (False, "lrs", False),
+    "metasgd-fo": (True, "lrs", False),
     "anil": (False, False, True),
     "anil-fo": (True, False, True),
-    "anil-metasgd": (False, True, True),
+    "anil-metasgd": (False, "lrs", True),
+    "lstm": (False, "lstm", False),
+    "lstm-fo": (True, "lstm", False),
+    "anil-lstm": (False, "lstm", True),
 }
+
+
+def random_lstm(dtype, seed=2):
+    """Parameters of the learned update far from a plain step: every gate and
+    weight matters, and the update differs from any gradient step."""
+    generator = torch.Generator().manual_seed(seed)
+    lstm = init_lstm_update(0.1, hidden_size=5, generator=generator)
+    lstm["weight_gates"] = torch.randn(2, 7, generator=generator)
+    lstm["bias_gates"] = torch.tensor([1.0, -2.0])
+    return {k: v.to(dtype).requires_grad_(True) for k, v in lstm.items()}
 
 
 def variant_kwargs(module, variant, n_steps):
@@ -191,6 +280,14 @@ def variant_kwargs(module, variant, n_steps):
         else [name for name, _ in module.named_parameters()]
     )
     params = dict(module.named_parameters())
+    if learned == "lstm":
+        dtype = next(iter(params.values())).dtype
+        return dict(
+            lstm=random_lstm(dtype),
+            n_steps=n_steps,
+            adapt_names=adapt_names,
+            first_order=first_order,
+        )
     if learned:
         generator = torch.Generator().manual_seed(1)
         inner_lrs = {
@@ -254,7 +351,7 @@ def test_meta_gradient_matches_loop(kind, task, variant, n_steps):
     assert any(g.abs().max() > 1e-3 for g in expected)
 
 
-@pytest.mark.parametrize("variant", ["maml", "metasgd", "anil"])
+@pytest.mark.parametrize("variant", ["maml", "metasgd", "anil", "lstm"])
 @pytest.mark.parametrize("task", ["regression", "classification"])
 def test_meta_gradient_matches_loop_float32(task, variant):
     n_out = 1 if task == "regression" else N_CLASSES
@@ -424,3 +521,120 @@ def test_head_parameter_names():
     assert head_parameter_names(no_bias) == ["2.weight"]
     with pytest.raises(ValueError, match="no parameters"):
         head_parameter_names(nn.Sequential(nn.ReLU()))
+
+
+# ---------------------------------------------------------------------------
+# The learned update rule (Ravi & Larochelle)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_lstm_rule_parameters_all_receive_gradients(first_order):
+    # In first-order mode too: the gradients the rule reads are constants,
+    # but the update itself is differentiated.
+    module = make_module("mlp", 1)
+    support, query = make_data("regression")
+    kwargs = variant_kwargs(module, "lstm-fo" if first_order else "lstm", n_steps=2)
+    grads = vectorised_grads(
+        module, make_criterion("regression"), support, query, **kwargs
+    )
+    rule_grads = grads[len(list(module.parameters())) :]
+    assert len(rule_grads) == len(kwargs["lstm"]) == 6
+    for grad in rule_grads:
+        assert grad.abs().max() > 1e-6
+
+
+def test_lstm_second_order_differs_from_first_order():
+    module = make_module("mlp", 1)
+    support, query = make_data("regression")
+    criterion = make_criterion("regression")
+    second = vectorised_grads(
+        module, criterion, support, query, **variant_kwargs(module, "lstm", 2)
+    )
+    first = vectorised_grads(
+        module, criterion, support, query, **variant_kwargs(module, "lstm-fo", 2)
+    )
+    assert max_abs_diff(second, first) > 1e-4
+
+
+def adapt_once(module, data, **update):
+    names = [name for name, _ in module.named_parameters()]
+    params = expand_params(dict(module.named_parameters()), N_TASKS)
+    return adapt(
+        batched_forward(module),
+        make_criterion("regression"),
+        params,
+        *data,
+        n_steps=1,
+        adapt_names=names,
+        create_graph=False,
+        **update,
+    )
+
+
+def test_lstm_rule_starts_close_to_a_gradient_step_and_is_not_one():
+    module = make_module("mlp", 1)
+    support, _ = make_data("regression")
+    names = [name for name, _ in module.named_parameters()]
+    start = dict(module.named_parameters())
+    plain = adapt_once(module, support, inner_lrs=dict.fromkeys(names, 0.1))
+    fresh = {
+        k: v.double()
+        for k, v in init_lstm_update(0.1, generator=torch.Generator()).items()
+    }
+    learned = adapt_once(module, support, lstm=fresh)
+    for name in names:
+        step = (plain[name] - start[name]).abs().max()
+        # Forget gate 0.999, input gate 0.1 +- 1%: close to the plain step.
+        diff = (learned[name] - plain[name]).abs().max()
+        assert diff < 0.05 * step + 2e-3 * start[name].abs().max(), name
+    # A rule far from its start is no gradient step of any size: the ratio
+    # of each coordinate's change to its gradient is not one number.
+    far = adapt_once(module, support, lstm=random_lstm(torch.float64))
+    change = (far["0.weight"] - start["0.weight"]).detach()
+    step = (plain["0.weight"] - start["0.weight"]).detach()
+    assert step.abs().min() > 1e-8  # tanh layer: every weight has a gradient
+    ratio = change / step
+    assert ratio.std() > 0.1 * ratio.abs().mean()
+
+
+def test_preprocess_matches_andrychowicz():
+    x = torch.tensor([3.0, -1e-2, 0.0, 2e-5, -1e-6], dtype=torch.float64)
+    torch.testing.assert_close(
+        preprocess(x).T, reference_preprocess(x), atol=1e-12, rtol=0
+    )
+    torch.testing.assert_close(
+        preprocess(x)[:, 0],
+        torch.tensor([torch.log(torch.tensor(3.0)) / 10, 1.0], dtype=torch.float64),
+    )
+    # Below exp(-10), the value scaled by exp(10) and a log-part of -1.
+    torch.testing.assert_close(preprocess(x)[:, 3], reference_preprocess(x)[3])
+    assert preprocess(x)[0, 4] == -1
+
+
+def test_lstm_step_keeps_tasks_apart():
+    generator = torch.Generator().manual_seed(0)
+    lstm = random_lstm(torch.float64)
+    theta = torch.randn(3, 7, generator=generator, dtype=torch.float64)
+    grad = torch.randn(3, 7, generator=generator, dtype=torch.float64)
+    loss = torch.rand(3, generator=generator, dtype=torch.float64)
+    both, state = lstm_step(lstm, theta, grad, loss, None)
+    both, _ = lstm_step(lstm, both, grad, loss, state)
+    for b in range(3):
+        one, state = lstm_step(
+            lstm, theta[b : b + 1], grad[b : b + 1], loss[b : b + 1], None
+        )
+        one, _ = lstm_step(lstm, one, grad[b : b + 1], loss[b : b + 1], state)
+        torch.testing.assert_close(one[0], both[b], atol=1e-12, rtol=0)
+
+
+def test_lstm_rule_refuses_a_step_size_a_sigmoid_cannot_give():
+    with pytest.raises(ValueError, match=r"inner_lr must be in \(0, 1\), got 1.5"):
+        init_lstm_update(1.5)
+
+
+def test_adapt_needs_exactly_one_update():
+    module = make_module("mlp", 1)
+    support, _ = make_data("regression")
+    with pytest.raises(ValueError, match="exactly one"):
+        adapt_once(module, support)

@@ -6,11 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from skorch.callbacks import EarlyStopping
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from skorch.callbacks import Callback, EarlyStopping
 from torch import nn
 
+import sktransfer
 from sktransfer import MAMLClassifier, MAMLRegressor, TaskSet
 from sktransfer.datasets import make_related_classification_tasks, make_sinusoid_tasks
+from sktransfer.meta._inner_loop import adapt, batched_forward, expand_params
+from tests.test_common import INIT_PARAMS
 
 FAST = dict(hidden_layer_sizes=(16,), max_iter=15, random_state=0)
 
@@ -221,8 +226,11 @@ def test_episodic_classes_come_from_the_support_set():
         {},
         {"first_order": True},
         {"learn_inner_lr": True},
+        {"learn_inner_lr": "lstm"},
         {"adapt_layers": "head"},
+        {"adapt_layers": "head", "learn_inner_lr": "lstm", "first_order": True},
         {"n_inner_steps": 2, "n_adapt_steps": 3},
+        {"n_inner_steps": 2, "n_adapt_steps": 3, "learn_inner_lr": "lstm"},
     ],
 )
 def test_variants_fit_and_adapt(sinusoids, variant):
@@ -234,7 +242,7 @@ def test_variants_fit_and_adapt(sinusoids, variant):
         for name, value in est.module_.named_parameters():
             changed = not torch.equal(value, est.adapted_params_[name])
             assert changed == (name in head), name
-    if variant.get("learn_inner_lr"):
+    if variant.get("learn_inner_lr") is True:
         lrs = est.net_.module_.inner_lrs
         assert len(lrs) == 4
         assert not all(
@@ -365,3 +373,98 @@ def test_early_stopping_holds_out_tasks_and_records_validation(sinusoids):
         torch.testing.assert_close(value, stopper.best_model_weights_[name])
     with pytest.raises(ValueError, match="needs at least 2 tasks"):
         MAMLRegressor(early_stopping=True, **FAST).fit(X[t == 0], y[t == 0])
+
+
+# -- the learned update rule (learn_inner_lr="lstm") ----------------------------
+class _RuleAtStart(Callback):
+    """Keeps the update rule's parameters as meta-training starts."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = {k: v.detach().clone() for k, v in net.module_.lstm.items()}
+
+
+def test_learned_update_rule_is_meta_learned_and_used_by_adapt(sinusoids):
+    X, y, t = sinusoids
+    # Two inner steps: after one, the LSTM's state (zero at the start) has not
+    # met its recurrent weights yet.
+    est = MAMLRegressor(
+        learn_inner_lr="lstm",
+        n_inner_steps=2,
+        callbacks=[("rule_at_start", _RuleAtStart())],
+        **FAST,
+    ).fit(X, y, task_ids=t)
+    meta = est.net_.module_
+    start = dict(est.net_.callbacks_)["rule_at_start"].start_
+    assert len(meta.inner_lrs) == 0
+    assert set(meta.lstm) == set(start) and len(start) == 6
+    for name, value in meta.lstm.items():
+        assert not torch.equal(value.detach(), start[name]), f"{name} did not move"
+
+    # adapt takes the rule's step, not a plain step of size inner_lr.
+    Xs, ys = X[t == 3][:5], y[t == 3][:5]
+    est.adapt(Xs, ys)
+    inputs = torch.as_tensor(est._episode_inputs(Xs), dtype=torch.float32)[None]
+    target = est._encode_support(ys)[0][None].float()
+    params = {k: v.detach().requires_grad_() for k, v in meta.net.named_parameters()}
+
+    def adapted(**update):
+        out = adapt(
+            batched_forward(meta.net),
+            est.net_.criterion_,
+            expand_params(params, 1),
+            inputs,
+            target,
+            torch.ones(1, len(Xs)),
+            n_steps=est.n_inner_steps,
+            adapt_names=meta.adapt_names,
+            create_graph=False,
+            **update,
+        )
+        return {k: v[0].detach() for k, v in out.items()}
+
+    rule = adapted(lstm={k: v.detach() for k, v in meta.lstm.items()})
+    plain = adapted(inner_lrs=dict.fromkeys(meta.adapt_names, est.inner_lr))
+    gap = 0.0
+    for name in meta.adapt_names:
+        torch.testing.assert_close(est.adapted_params_[name], rule[name])
+        gap = max(gap, float((est.adapted_params_[name] - plain[name]).abs().max()))
+    assert gap > 1e-4
+
+
+def test_learned_update_rule_pickles_saves_and_clones(sinusoids, tmp_path):
+    X, y, t = sinusoids
+    est = MAMLRegressor(learn_inner_lr="lstm", **FAST).fit(X, y, task_ids=t)
+    est.adapt(X[:5], y[:5])
+    restored = pickle.loads(pickle.dumps(est))
+    sktransfer.save(est, tmp_path / "maml.skt")
+    loaded = sktransfer.load(tmp_path / "maml.skt")
+    est.adapt(X[t == 2][:5], y[t == 2][:5])
+    for other in (restored, loaded):
+        # The rule comes back: the copies adapt to a new task as est does.
+        other.adapt(X[t == 2][:5], y[t == 2][:5])
+        np.testing.assert_array_equal(other.predict(X), est.predict(X))
+    twin = clone(est)
+    assert twin.learn_inner_lr == "lstm" and not hasattr(twin, "net_")
+    np.testing.assert_array_equal(
+        twin.fit(X, y, task_ids=t).predict(X),
+        MAMLRegressor(learn_inner_lr="lstm", **FAST).fit(X, y, task_ids=t).predict(X),
+    )
+
+
+def test_learned_update_rule_refuses_bad_settings():
+    X, y, t = np.zeros((20, 2)), np.zeros(20), np.repeat([0, 1], 10)
+    with pytest.raises(ValueError, match=r"inner_lr must be in \(0, 1\), got 1.5"):
+        MAMLRegressor(learn_inner_lr="lstm", inner_lr=1.5, **FAST).fit(X, y, task_ids=t)
+    with pytest.raises(ValueError, match="'learn_inner_lr' parameter"):
+        MAMLRegressor(learn_inner_lr="gru", **FAST).fit(X, y, task_ids=t)
+
+
+_LSTM_CHECKED = [
+    cls(learn_inner_lr="lstm", **INIT_PARAMS[cls.__name__])
+    for cls in (MAMLClassifier, MAMLRegressor)
+]
+
+
+@parametrize_with_checks(_LSTM_CHECKED)
+def test_learned_update_rule_passes_sklearn_checks(estimator, check):
+    check(estimator)
