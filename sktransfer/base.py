@@ -7,14 +7,30 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from sktransfer.nn import MLP
-from sktransfer.tasks._taskset import TaskSet, is_task_sequence
+from sktransfer.tasks._taskset import (
+    TaskSet,
+    beyond_float32,
+    is_task_sequence,
+    missing_targets,
+)
+from sktransfer.utils._divergence import check_finite_outputs
+from sktransfer.utils._state import (  # noqa: F401 - the estimators' import
+    private_module,
+    restore_on_error,
+    working_copy,
+)
 
 
 def resolve_device(device):
@@ -73,16 +89,28 @@ def uses_global_rng(module):
     )
 
 
-@contextmanager
-def restore_on_error(estimator):
-    """Leave the estimator as it was when a call fails."""
-    state = dict(estimator.__dict__)
-    try:
-        yield
-    except BaseException:
-        estimator.__dict__.clear()
-        estimator.__dict__.update(state)
-        raise
+def check_float32_range(values, name):
+    """Refuse values beyond the float32 range, which the networks cannot hold."""
+    row = beyond_float32(np.reshape(values, (len(values), -1)))
+    if row is not None:
+        raise ValueError(
+            f"{name} has values beyond the float32 range (|value| > "
+            f"{np.finfo(np.float32).max:.3g}) in row {row}, which the networks "
+            "cannot represent; rescale it (e.g. with StandardScaler) first."
+        )
+
+
+def check_targets(y):
+    """Refuse a missing target (None or NaN in an object ``y``) and huge ones."""
+    y = np.reshape(y, (len(y), -1))
+    if y.dtype.kind in "fcO":
+        missing = missing_targets(y)
+        if missing.any():
+            raise ValueError(
+                f"y has a missing or non-finite target (None, NaN or infinity) in "
+                f"row {int(np.argmax(missing))}; impute or drop those rows first."
+            )
+    check_float32_range(y, "y")
 
 
 def check_no_batch_norm(module):
@@ -101,6 +129,42 @@ def mean_and_scale(a):
     """Column means and standard deviations of 2-D ``a``; scale 1 where constant."""
     scaler = StandardScaler().fit(np.asarray(a, dtype=np.float64))
     return scaler.mean_, scaler.scale_
+
+
+def identity_output_layer(module, params):
+    """Parameters that make the module's output layer the identity.
+
+    The output layer is the module's last parameterised layer (the head),
+    and must be an ``nn.Linear``. Returns the replacements of its weight (an
+    identity matrix, ``in_features`` square) and bias (zeros) in the dtype
+    and on the device of ``params``, the module's parameters by name: with
+    them, `torch.func.functional_call` gives the layer's input, the body's
+    output, when the layer is applied last. No module is changed.
+    """
+    owners = [
+        (name, layer)
+        for name, layer in module.named_modules()
+        if any(True for _ in layer.parameters(recurse=False))
+    ]
+    if not owners:
+        raise ValueError("The module has no parameters: it has no output layer.")
+    name, layer = owners[-1]
+    if not isinstance(layer, nn.Linear):
+        raise ValueError(
+            "transform needs the module's output layer to be an nn.Linear, but "
+            f"its last parameterised layer {name or '(the module itself)'!r} is "
+            f"{type(layer).__name__}."
+        )
+    prefix = f"{name}." if name else ""
+    weight = params[prefix + "weight"]
+    out = {
+        prefix + "weight": torch.eye(
+            weight.shape[1], dtype=weight.dtype, device=weight.device
+        )
+    }
+    if layer.bias is not None:
+        out[prefix + "bias"] = weight.new_zeros(weight.shape[1])
+    return out
 
 
 class BaseTransferEstimator(BaseEstimator):
@@ -220,7 +284,7 @@ class BaseTransferEstimator(BaseEstimator):
         """The parameters inference uses: adapted ones if any, else the module's."""
         return None
 
-    def _raw_predict(self, X):
+    def _raw_predict(self, X, *, body=False):
         """Module outputs for validated ``X`` as a float64 numpy array.
 
         ``X`` is in the user's units and standardised here; the outputs are
@@ -228,7 +292,9 @@ class BaseTransferEstimator(BaseEstimator):
         `_unstandardize_y`). Inference runs in float64 (training runs in
         float32): float32 matrix products can round differently with the
         batch size, and predictions must not depend on which other rows are
-        in the batch.
+        in the batch. ``body=True`` gives the outputs of the body instead:
+        the module runs with its output layer as the identity (see
+        `identity_output_layer`), so what comes out is that layer's input.
         """
         X = self._standardize_X(X)
         module = self.module_
@@ -240,25 +306,34 @@ class BaseTransferEstimator(BaseEstimator):
             name: value.detach().double() if value.is_floating_point() else value
             for name, value in {**dict(module.named_buffers()), **params}.items()
         }
+        width = None
+        if body:
+            identity = identity_output_layer(module, state)
+            state.update(identity)
+            width = next(iter(identity.values())).shape[0]
         batch_size = self.batch_size or len(X) or 1
         outputs = []
-        was_training = module.training
-        module.eval()
-        try:
-            with torch.no_grad():
-                for start in range(0, len(X), batch_size):
-                    chunk = torch.as_tensor(
-                        X[start : start + batch_size],
-                        dtype=torch.float64,
-                        device=device,
-                    )
-                    out = torch.func.functional_call(module, state, (chunk,))
-                    outputs.append(out.cpu().numpy())
-        finally:
-            module.train(was_training)
+        # A module of this call's own, in eval mode: threads never meet.
+        with private_module(module) as private, torch.no_grad():
+            for start in range(0, len(X), batch_size):
+                chunk = torch.as_tensor(
+                    X[start : start + batch_size],
+                    dtype=torch.float64,
+                    device=device,
+                )
+                out = torch.func.functional_call(private, state, (chunk,))
+                outputs.append(out.cpu().numpy())
         if not outputs:
-            return np.empty((0, self._n_outputs()))
-        return np.concatenate(outputs)
+            return np.empty((0, self._n_outputs() if width is None else width))
+        outputs = np.concatenate(outputs)
+        if width is not None and outputs.shape[1:] != (width,):
+            raise ValueError(
+                "transform runs the module with its output layer as the identity, "
+                f"which gives the {width} inputs of that layer only when the layer "
+                "is applied last (as in sktransfer.nn.MLP); this module then maps "
+                f"rows to shape {outputs.shape[1:]}."
+            )
+        return check_finite_outputs(outputs)
 
     def _validate_tasks(self, X, y, task_ids, reset):
         """Validate any of the three task forms into a `TaskSet`.
@@ -305,7 +380,22 @@ class BaseTransferEstimator(BaseEstimator):
 
     def _validate_inference_X(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        check_float32_range(X, "X")
+        return X
+
+    def _validate_support(self, X, y):
+        """Validate a support set ``(X, y)`` for `adapt`, as `fit` validates a task.
+
+        Beyond `validate_data`: a missing target (None or NaN in an object
+        ``y``) and values beyond the float32 range are refused.
+        """
+        X, y = validate_data(
+            self, X, y, reset=False, dtype=np.float64, **self._y_checks()
+        )
+        check_float32_range(X, "X")
+        check_targets(y)
+        return X, y
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -313,11 +403,113 @@ class BaseTransferEstimator(BaseEstimator):
         return tags
 
 
+def _body_available(estimator):
+    return estimator._has_body()
+
+
+class BodyTransformerMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
+    """`transform`: the network's body as a feature map for other estimators.
+
+    An estimator provides ``_body_outputs(X)``, the body's float64 outputs
+    for validated rows in the user's units (by default the module run with
+    its output layer as the identity, see `BaseTransferEstimator._raw_predict`),
+    and may override ``_has_body``, whether its parameters give it a body at
+    all; without one, `transform`, `fit_transform` and
+    `get_feature_names_out` are absent, as sklearn's ``available_if`` does.
+    The feature names are the class name in lower case and a number, as for
+    sklearn's decompositions.
+    """
+
+    def _has_body(self):
+        return True
+
+    def _body_outputs(self, X):
+        return self._raw_predict(X, body=True)
+
+    @property
+    def _n_features_out(self):
+        # NotFittedError is an AttributeError: hasattr is False before fit.
+        check_is_fitted(self)
+        return self._body_outputs(np.zeros((1, self.n_features_in_))).shape[1]
+
+    def transform(self, X):
+        """The outputs of the network's body: features for other estimators.
+
+        The body is the network without its output layer: for the MAML
+        family and the fine-tuners, the module's layers before its last
+        parameterised layer, which must be an ``nn.Linear`` applied last (as
+        in `sktransfer.nn.MLP`); for `MetaRidgeRegressor`,
+        `MetaRidgeClassifier` and `ProtoNetClassifier`, the learned network
+        ``g(x)`` (the learned features of the ridge head, without the raw
+        features and the constant it also sees; the embedding where the
+        prototypes lie). ``X`` is standardised as in `predict`. Before any
+        `adapt` the meta-learned or pre-trained body is used; after `adapt`,
+        the adapted body where adaptation changes it (MAML with
+        ``adapt_layers="all"``, a fine-tuner whose body is not frozen). Put
+        the fitted estimator in a `~sklearn.pipeline.Pipeline` through
+        `~sklearn.frozen.FrozenEstimator`, so that fitting the pipeline does
+        not fit the network again.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_out)
+            The body's outputs, float64, named by `get_feature_names_out`.
+        """
+        return self._body_outputs(self._validate_inference_X(X))
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit on tasks, then transform their rows.
+
+        Parameters
+        ----------
+        X : sequence of (X_i, y_i) pairs, TaskSet or array-like of shape \
+                (n_samples, n_features)
+            The tasks, in any of the forms `fit` accepts.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), \
+                default=None
+            Targets of the flat forms.
+        **fit_params : dict
+            Passed to `fit`, for example ``task_ids``.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_out)
+            The body's outputs for the training rows; for tasks given as
+            pairs or a `TaskSet`, for their rows task by task.
+        """
+        self.fit(X, y, **fit_params)
+        if is_task_sequence(X):
+            return self._body_outputs(TaskSet(X).X)
+        return self.transform(X)
+
+    get_feature_names_out = available_if(_body_available)(
+        ClassNamePrefixFeaturesOutMixin.get_feature_names_out
+    )
+
+
+# sklearn's set_output wraps `transform` and `fit_transform` when the class is
+# made; made conditional afterwards, the wrapped methods keep both behaviours.
+BodyTransformerMixin.transform = available_if(_body_available)(
+    BodyTransformerMixin.transform
+)
+BodyTransformerMixin.fit_transform = available_if(_body_available)(
+    BodyTransformerMixin.fit_transform
+)
+
+
 class TransferClassifierMixin:
     """`predict`, `predict_proba` and `decision_function` from class scores.
 
     Subclasses may override ``_class_scores`` (validated raw scores, one
-    column per entry of ``classes_``).
+    column per entry of ``classes_``). Every method reads one consistent
+    state of the estimator (a `working_copy`), so that an `adapt` in another
+    thread, which changes the adaptation and ``classes_``, is seen whole or
+    not at all.
     """
 
     def _class_scores(self, X):
@@ -337,7 +529,7 @@ class TransferClassifierMixin:
             For two classes, the score of ``classes_[1]`` minus that of
             ``classes_[0]``.
         """
-        raw = self._class_scores(X)
+        raw = working_copy(self)._class_scores(X)
         if raw.shape[1] == 2:
             return raw[:, 1] - raw[:, 0]
         return raw
@@ -355,7 +547,7 @@ class TransferClassifierMixin:
         proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
-        raw = self._class_scores(X)
+        raw = working_copy(self)._class_scores(X)
         raw -= raw.max(axis=1, keepdims=True)
         proba = np.exp(raw)
         return proba / proba.sum(axis=1, keepdims=True)
@@ -376,8 +568,10 @@ class TransferClassifierMixin:
         y_pred : ndarray of shape (n_samples,)
             Predicted labels.
         """
-        scores = self._class_scores(X)
-        return self.classes_[np.argmax(scores, axis=1)]
+        # One consistent state: a concurrent adapt changes classes_ too.
+        est = working_copy(self)
+        scores = est._class_scores(X)
+        return est.classes_[np.argmax(scores, axis=1)]
 
 
 class TransferRegressorMixin:
@@ -399,6 +593,8 @@ class TransferRegressorMixin:
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predicted targets.
         """
-        raw = self._raw_predict(self._validate_inference_X(X))
-        raw = self._unstandardize_y(raw)
-        return raw.ravel() if self._y_ndim == 1 else raw
+        # One consistent state: a concurrent adapt changes the statistics too.
+        est = working_copy(self)
+        raw = est._raw_predict(est._validate_inference_X(X))
+        raw = est._unstandardize_y(raw)
+        return raw.ravel() if est._y_ndim == 1 else raw

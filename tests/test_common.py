@@ -10,6 +10,12 @@ from sktransfer.utils.discovery import all_estimators
 
 # Small, fast settings that still learn sklearn's toy problems.
 INIT_PARAMS = {
+    "DANNClassifier": dict(
+        hidden_layer_sizes=(16,), max_iter=50, lr=0.01, random_state=0
+    ),
+    "DANNRegressor": dict(
+        hidden_layer_sizes=(16,), max_iter=50, lr=0.01, random_state=0
+    ),
     "FineTuneClassifier": dict(
         hidden_layer_sizes=(16,), max_iter=50, lr=0.01, random_state=0
     ),
@@ -67,6 +73,8 @@ def test_param_validation(estimator):
 def test_every_public_estimator_is_checked():
     names = {name for name, _ in all_estimators()}
     assert {
+        "DANNClassifier",
+        "DANNRegressor",
         "FineTuneClassifier",
         "FineTuneRegressor",
         "MAMLClassifier",

@@ -28,6 +28,8 @@ def _public_objects():
             for base in obj.__mro__[1:]:
                 if base.__module__.startswith("sktransfer"):
                     for attr, member in vars(base).items():
+                        # Methods behind sklearn's available_if hold theirs in fn.
+                        member = getattr(member, "fn", member)
                         if not attr.startswith("_") and inspect.isfunction(member):
                             yield f"sktransfer.{name}.{attr}"
     for module in ("sktransfer.datasets", "sktransfer.nn"):
@@ -54,6 +56,9 @@ MODULES = sorted(
         "sktransfer.datasets._generators",
         "sktransfer.model_selection._few_shot",
         "sktransfer.model_selection._transfer",
+        "sktransfer.model_selection._display",
+        "sktransfer._adapt",
+        "sktransfer._persistence",
     }
 )
 
