@@ -17,10 +17,10 @@ standardised inside):
 - ``source only``: `DANNClassifier` with ``domain_weight=0`` fitted on the
   source rows alone (it never sees the target; X standardised with the
   source's statistics);
-- ``DANN``: `DANNClassifier` at its defaults (each domain standardised with
-  its own statistics, ``standardize_per_domain=True``);
-- ``DANN, pooled statistics``: ``standardize_per_domain=False`` (X
-  standardised over source and target rows together);
+- ``DANN``: `DANNClassifier` at its defaults (X standardised over source and
+  target rows together, ``standardize_per_domain=False``);
+- ``DANN, per-domain statistics``: ``standardize_per_domain=True`` (each
+  domain standardised with its own statistics);
 - ``skada DANN``: ``skada.deep.DANN`` (``reg=1``, its default domain
   classifier, domain-balanced batches) with the same module, epochs, batch size
   and learning rate, X standardised over source and target rows. In skada
@@ -208,7 +208,7 @@ def skada_dann(Xs, ys, Xt_train, yt_train, Xt_test, seed):
 METHODS = {
     "source only": trained_on("source"),
     "DANN": ours(),
-    "DANN, pooled statistics": ours(standardize_per_domain=False),
+    "DANN, per-domain statistics": ours(standardize_per_domain=True),
     "skada DANN": skada_dann,
     "target-trained": trained_on("target"),
 }

@@ -163,7 +163,7 @@ class _BaseDANN(
         batch_size=None,
         validation_fraction=0.1,
         standardize=True,
-        standardize_per_domain=True,
+        standardize_per_domain=False,
         device="cpu",
         random_state=None,
         verbose=0,

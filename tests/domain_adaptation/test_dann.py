@@ -302,29 +302,35 @@ def source_only_accuracy(X, y, domain, Xt, yt, seed, **params):
     return est.score(Xt, yt)
 
 
-def test_dann_at_its_defaults_beats_source_only_on_rotated_moons():
+def test_per_domain_dann_beats_source_only_on_rotated_moons():
     # Moons rotated by 70 degrees: the same network trained on the source rows
-    # alone against DANN at its defaults, mean target accuracy over three seeds.
+    # alone against DANN with per-domain statistics, mean target accuracy over
+    # three seeds (about 0.52 against 0.32). At the defaults the gain here is
+    # smaller and seed-dependent (about 0.32 against 0.28; 0.51 against 0.24
+    # in bench_dann.py's draw of 300 rows per domain).
     dann, source_only = [], []
     for seed in range(3):
         X, y, domain, Xt, yt = rotated_moons(70, seed)
-        est = DANNClassifier(random_state=seed).fit(X, y, sample_domain=domain)
+        est = DANNClassifier(standardize_per_domain=True, random_state=seed)
+        est.fit(X, y, sample_domain=domain)
         dann.append(est.score(Xt, yt))
         source_only.append(source_only_accuracy(X, y, domain, Xt, yt, seed))
     assert np.mean(dann) >= np.mean(source_only) + 0.05
 
 
-def test_dann_at_its_defaults_beats_source_only_on_translated_moons():
+def test_per_domain_dann_beats_source_only_on_translated_moons():
     # Moons translated by (1.0, 0.8): the source-only network falls to about
-    # 0.8 target accuracy. DANN at its defaults (per-domain standardisation,
-    # then adversarial alignment) against the source-only network at the best
-    # of its default and a smaller (16, 16) extractor, mean over three seeds.
-    # With standardize_per_domain=False, DANN lost (about 0.71 against 0.78).
+    # 0.8 target accuracy. DANN with per-domain standardisation (then
+    # adversarial alignment) against the source-only network at the best of
+    # its default and a smaller (16, 16) extractor, mean over three seeds.
+    # At the default (one set of statistics) DANN loses there (about 0.71
+    # against 0.78): the option is not the default because it fails silently
+    # under covariate and label shift (see the next tests and bench_dann.py).
     dann, source_only = [], {(64, 64): [], (16, 16): []}
     for seed in range(3):
         X, y, domain, Xt, yt = moons(150, 150, seed=seed)
-        est = DANNClassifier(random_state=seed).fit(X, y, sample_domain=domain)
-        dann.append(est.score(Xt, yt))
+        est = DANNClassifier(standardize_per_domain=True, random_state=seed)
+        dann.append(est.fit(X, y, sample_domain=domain).score(Xt, yt))
         for sizes, scores in source_only.items():
             scores.append(
                 source_only_accuracy(
@@ -344,7 +350,8 @@ def test_per_domain_statistics_remove_a_translation_of_the_target():
     X = np.vstack([Xs, Xs + shift])
     y = np.r_[ys, -np.ones(60, dtype=int)]
     domain = np.r_[np.ones(60, dtype=int), -np.ones(60, dtype=int)]
-    est = DANNClassifier(**FAST).fit(X, y, sample_domain=domain)
+    est = DANNClassifier(standardize_per_domain=True, **FAST)
+    est.fit(X, y, sample_domain=domain)
     np.testing.assert_allclose(est.x_mean_, Xs.mean(0) + shift)
     np.testing.assert_allclose(est.x_scale_, Xs.std(0))
     np.testing.assert_allclose(est.source_x_mean_, Xs.mean(0))
@@ -352,8 +359,9 @@ def test_per_domain_statistics_remove_a_translation_of_the_target():
         inputs = (Xs - est.source_x_mean_) / est.source_x_scale_
         expected = est.module_.features(torch.as_tensor(inputs).float()).numpy()
     np.testing.assert_allclose(est.transform(Xs + shift), expected, atol=1e-5)
-    # One set of statistics over every row: the translation stays.
-    pooled = DANNClassifier(standardize_per_domain=False, **FAST)
+    # One set of statistics over every row (the default): the translation
+    # stays.
+    pooled = DANNClassifier(**FAST)
     pooled.fit(X, y, sample_domain=domain)
     np.testing.assert_allclose(pooled.x_mean_, X.mean(0))
     np.testing.assert_array_equal(pooled.source_x_mean_, pooled.x_mean_)
@@ -364,7 +372,8 @@ def test_several_target_domains_share_pooled_statistics():
     target = domain < 0
     domain[target] = np.tile([-1, -2], 30)
     X[domain == -2] += 3.0
-    est = DANNClassifier(**FAST).fit(X, y, sample_domain=domain)
+    est = DANNClassifier(standardize_per_domain=True, **FAST)
+    est.fit(X, y, sample_domain=domain)
     np.testing.assert_allclose(est.x_mean_, X[target].mean(0))
     np.testing.assert_allclose(est.x_scale_, X[target].std(0))
 
@@ -373,7 +382,8 @@ def test_without_target_rows_the_statistics_are_the_source_rows():
     X, y, domain, _, _ = moons(50, 50)
     source = domain > 0
     with pytest.warns(UserWarning, match="no target rows"):
-        est = DANNClassifier(**FAST).fit(X[source], y[source])
+        est = DANNClassifier(standardize_per_domain=True, **FAST)
+        est.fit(X[source], y[source])
     np.testing.assert_allclose(est.x_mean_, X[source].mean(0))
     np.testing.assert_array_equal(est.source_x_mean_, est.x_mean_)
 
