@@ -34,7 +34,7 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 
-templates_path = []
+templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 root_doc = "index"
 default_role = "literal"
