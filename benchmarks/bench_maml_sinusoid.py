@@ -221,7 +221,7 @@ def vectorised_adapt_predict(est, Xs, ys, Xq):
     query rows predicted in another; returns predictions ``(n, rows, 1)`` in
     the user's units.
     """
-    predictions = est._predict_episodes(
+    predictions = est.predict_episodes(
         [(Xs[i], ys[i, :, 0]) for i in range(len(Xs))],
         list(Xq),
         [f"task {i}" for i in range(len(Xs))],

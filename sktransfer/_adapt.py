@@ -71,14 +71,16 @@ class AdaptationPath:
 
         ``supports`` and ``queries`` hold rows as `estimator` sees them (see
         `transform`) and targets in the user's units; predictions come back
-        in the user's units. An estimator with a batched path (the
-        meta-learners' ``_predict_episodes``) adapts and predicts all
-        episodes in vectorised passes; any other is adapted episode by
-        episode on a copy. Either way the estimator keeps its state.
+        in the user's units. An estimator with the episode protocol, a
+        ``predict_episodes(supports, queries, task_names)`` method (the
+        meta-learners, see `sktransfer.meta._episodes.EpisodeBatchMixin`),
+        adapts and predicts all episodes in vectorised passes; any other is
+        adapted episode by episode on a copy. Either way the estimator keeps
+        its state.
         """
         targets = [self.transform_target(y_s) for _, y_s in supports]
         pairs = [(X_s, y_s) for (X_s, _), y_s in zip(supports, targets, strict=True)]
-        batched = getattr(self.estimator, "_predict_episodes", None)
+        batched = getattr(self.estimator, "predict_episodes", None)
         if batched is not None:
             predictions = batched(pairs, queries, task_names)
         else:

@@ -5,7 +5,6 @@ from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
     RegressorMixin,
-    _fit_context,
     clone,
 )
 from sklearn.dummy import DummyClassifier
@@ -13,12 +12,12 @@ from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import get_tags
-from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sktransfer.base import restore_on_error
+from sktransfer.utils._sklearn_compat import HasMethods, _fit_context
 
 
 class _BaseSupportSet(BaseEstimator):
@@ -165,6 +164,12 @@ class SupportSetRegressor(RegressorMixin, _BaseSupportSet):
         return {"y_numeric": True, "multi_output": multi_output}
 
     def _fit_rows(self, X, y):
+        if self.estimator is None and len(X) == 1:
+            # One support row: RidgeCV's leave-one-out is 0 / 0 for every
+            # alpha (numpy warns); the scaled row is 0, so the model predicts
+            # the row's target whichever alpha it keeps.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return clone(self._estimator()).fit(X, y)
         return clone(self._estimator()).fit(X, y)
 
     def __sklearn_tags__(self):

@@ -6,7 +6,8 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
+
+from sktransfer.utils._sklearn_compat import Interval, validate_params
 
 # Standard deviation of the non-informative directions of the classification
 # tasks; larger than the unit noise of the informative ones so that a model fit

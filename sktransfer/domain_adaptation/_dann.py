@@ -11,19 +11,12 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     RegressorMixin,
     TransformerMixin,
-    _fit_context,
 )
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import assert_all_finite
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_array,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import ProgressBar
 from torch import nn
 
@@ -56,6 +49,11 @@ from sktransfer.domain_adaptation._network import (
 from sktransfer.exceptions import NegativeTransferWarning
 from sktransfer.tasks._taskset import beyond_float32
 from sktransfer.utils._docstrings import DEVICE, STANDARDIZE, Y_STATISTICS
+from sktransfer.utils._sklearn_compat import (
+    Interval,
+    _check_sample_weight,
+    _fit_context,
+)
 from sktransfer.utils._state import private_module
 
 

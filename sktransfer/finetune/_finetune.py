@@ -9,9 +9,8 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context, is_regressor
+from sklearn.base import ClassifierMixin, RegressorMixin, is_regressor
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
@@ -48,6 +47,7 @@ from sktransfer.utils._docstrings import (
     X_STATISTICS,
     Y_STATISTICS,
 )
+from sktransfer.utils._sklearn_compat import Interval, StrOptions, _fit_context
 from sktransfer.utils._state import (
     interrupts_propagate,
     publish,

@@ -4,19 +4,23 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.base import _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from sktransfer._evaluation import (
+    check_sample_weight,
+    episode_scores,
+    warn_non_finite,
+)
 from sktransfer.base import BaseTransferEstimator, restore_on_error
 from sktransfer.exceptions import SingleTaskWarning
 from sktransfer.meta._episodes import EpisodeBatchMixin
-from sktransfer.model_selection._few_shot import few_shot_score
 from sktransfer.tasks._taskset import TaskSet
 from sktransfer.utils._divergence import (
     adaptation_error,
     all_finite,
     tensors_in,
 )
+from sktransfer.utils._sklearn_compat import _fit_context
 from sktransfer.utils._state import publish, working_copy
 
 
@@ -181,13 +185,21 @@ class BaseMetaLearner(EpisodeBatchMixin, BaseTransferEstimator):
         X, y = validate_data(
             self, X, y, reset=False, dtype=np.float64, **self._y_checks()
         )
-        return few_shot_score(
+        # The parameters of the episodes, checked as `few_shot_score` checks
+        # its arguments: set_params may have changed them since fit.
+        self._validate_params()
+        tasks = TaskSet.from_arrays(X, y, task_ids)
+        scores = episode_scores(
             self,
-            TaskSet.from_arrays(X, y, task_ids),
+            tasks,
             k_shot=self.k_shot,
+            n_query=None,
+            n_episodes=1,
             random_state=self.random_state,
-            sample_weight=sample_weight,
-        ).mean
+            weight=check_sample_weight(sample_weight, tasks),
+        )
+        per_task = warn_non_finite(scores.mean(0), tasks, "the adapted estimator", 1)
+        return float(per_task.mean())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -8,7 +8,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, is_classifier, is_regressor
-from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from sktransfer.base import (
@@ -24,6 +23,7 @@ from sktransfer.meta._closed_form import base_targets, random_intercept
 from sktransfer.meta._engine import (
     ClosedFormNet,
     ClosedFormTrainer,
+    ClosedFormTrainingConfig,
     MetaProgressBar,
     pooled_loss,
     stack_episodes,
@@ -33,6 +33,7 @@ from sktransfer.meta._heads import PriorInit, StackedNetwork
 from sktransfer.meta._targets import MetaClassifierMixin, episodic_slots, usable_tasks
 from sktransfer.tasks._sampling import build_pool, sample_episodes
 from sktransfer.utils._divergence import check_finite_outputs
+from sktransfer.utils._sklearn_compat import Interval
 
 
 class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
@@ -97,16 +98,14 @@ class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
             self._fit_standardization(tasks.X, tasks.y if is_regressor(self) else None)
         # The targets (standardised with the statistics; classes_ set) before
         # the base estimator, whose class columns follow classes_.
-        targets, slots, n_slots, counts, _, n_outputs = self._encode_targets(
-            tasks, reset=reset, **kwargs
-        )
+        encoded = self._encode_targets(tasks, reset=reset, **kwargs)
         if reset:
             base = self._fit_base_estimator(tasks, single)
         else:
             base = self._base_predictions(tasks.X)
         inputs = self._head_inputs(tasks.X, base)
         usable = usable_tasks(
-            counts,
+            encoded.counts,
             tasks,
             self.k_shot,
             self.k_shot if self.n_query is None else self.n_query,
@@ -120,17 +119,23 @@ class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
         if single and n_way is None:
             # Warned of (SingleTaskWarning): early stopping holds out tasks.
             cross_validate = False
-        folds = self._folds(tasks, usable, single, slots) if cross_validate else []
+        folds = (
+            self._folds(tasks, usable, single, encoded.slots) if cross_validate else []
+        )
 
-        units = self._units(tasks, single, slots)
+        units = self._units(tasks, single, encoded.slots)
         rows = np.isin(tasks.task_codes, np.flatnonzero(usable))
         held_out = [np.isin(units, fold) for fold in folds]
         member_rows = [rows & ~held for held in held_out] + [rows]
         if reset:
-            prior = self._prior_init(inputs, targets, tasks.task_codes, member_rows)
+            prior = self._prior_init(
+                inputs, encoded.targets, tasks.task_codes, member_rows
+            )
             with torch_seed(self._random_seed, device):
                 net = ClosedFormNet(
-                    self._kinds(inputs.shape[1], n_outputs, len(member_rows), prior)
+                    self._kinds(
+                        inputs.shape[1], encoded.n_outputs, len(member_rows), prior
+                    )
                 )
             self.net_ = self._engine(net, device)
             self.n_iter_ = 0
@@ -138,7 +143,7 @@ class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
         self.__dict__.pop("adapted_", None)
 
         def pool(selected):
-            return self._pool(inputs, tasks, selected, targets, slots, n_slots, device)
+            return self._pool(inputs, tasks, selected, encoded, device)
 
         pools = [pool(selected) for selected in member_rows]
         valid = None
@@ -151,19 +156,17 @@ class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
         epoch = max(
             math.ceil(int(usable.sum()) / self.meta_batch_size), self._min_epoch
         )
-        engine.episode = {
-            "n_iterations": epoch if n_iterations is None else n_iterations,
-            "meta_batch_size": self.meta_batch_size,
-            "k_shot": k,
-            "n_query": q,
-            "n_way": n_way,
-            "random_support_size": True,
-            "patience": self.n_iter_no_change,
-            "tol": self.tol,
-        }
-        engine.iterations_per_epoch_ = epoch
-        engine.generator_ = torch.Generator(device=device).manual_seed(
-            self._random_seed + self.n_iter_
+        config = ClosedFormTrainingConfig(
+            n_iterations=epoch if n_iterations is None else n_iterations,
+            iterations_per_epoch=epoch,
+            meta_batch_size=self.meta_batch_size,
+            k_shot=k,
+            n_query=q,
+            n_way=n_way,
+            seed=self._random_seed + self.n_iter_,
+            random_support_size=True,
+            patience=self.n_iter_no_change,
+            tol=self.tol,
         )
         seeded = (
             torch_seed(self._random_seed + self.n_iter_, device)
@@ -172,8 +175,7 @@ class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
         )
         n_epochs = len(engine.history)
         with seeded:
-            engine.partial_fit({"train": pools, "valid": valid})
-        del engine.generator_
+            engine.meta_train(pools, valid, config)
         self.n_iter_ += sum(
             row["train_batch_count"] for row in engine.history[n_epochs:]
         )
@@ -288,17 +290,18 @@ class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
         support, query = stack_episodes(episodes)
         return support, query, torch.as_tensor(np.stack(units), device=device)
 
-    def _pool(self, inputs, tasks, rows, targets, slots, n_slots, device):
-        """Device-resident pool of the selected rows, task codes made dense."""
+    def _pool(self, inputs, tasks, rows, encoded, device):
+        """Device-resident pool of the selected rows and their `EncodedTargets`,
+        task codes made dense."""
         codes = tasks.task_codes[rows]
         dense = np.unique(codes, return_inverse=True)[1].ravel()
-        slots = slots[rows]
+        slots, n_slots = encoded.slots[rows], encoded.n_slots
         if getattr(self, "n_way", None) is not None:
             # Ranks among the classes left in the pool, without gaps.
             slots, n_slots = episodic_slots(dense, slots)
         return build_pool(
             inputs[rows],
-            targets[rows],
+            encoded.targets[rows],
             dense,
             slots,
             int(dense.max()) + 1,

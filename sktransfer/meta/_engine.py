@@ -1,5 +1,7 @@
 """The skorch engine of meta-training: one batch is one meta-iteration."""
 
+from dataclasses import dataclass
+
 import torch
 import tqdm
 from skorch import NeuralNet
@@ -23,6 +25,73 @@ from sktransfer.utils._divergence import (
     restore_weights,
 )
 from sktransfer.utils._state import private_module
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetaTrainingConfig:
+    """What one meta-training call runs, given to the engine in `meta_train`.
+
+    Attributes
+    ----------
+    n_iterations : int
+        Meta-iterations of the call (early stopping may end it sooner).
+    iterations_per_epoch : int
+        Meta-iterations of an epoch (one row of the history).
+    meta_batch_size : int
+        Episodes (tasks) of a meta-iteration.
+    k_shot, n_query : int
+        Support and query rows of an episode, per class or per task.
+    n_way : int or None
+        Classes of an episode; None in the shared label space.
+    seed : int
+        Seeds the generator that draws the episodes.
+    """
+
+    n_iterations: int
+    iterations_per_epoch: int
+    meta_batch_size: int
+    k_shot: int
+    n_query: int
+    n_way: int | None
+    seed: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MAMLTrainingConfig(MetaTrainingConfig):
+    """`MetaTrainingConfig` of the MAML family (`MetaTrainer`).
+
+    Attributes
+    ----------
+    n_inner_steps : int
+        Inner steps of meta-training.
+    n_adapt_steps : int
+        Inner steps of adaptation (to the validation episodes).
+    first_order : bool
+        Whether the meta-gradient drops the second-order terms.
+    """
+
+    n_inner_steps: int
+    n_adapt_steps: int
+    first_order: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClosedFormTrainingConfig(MetaTrainingConfig):
+    """`MetaTrainingConfig` of the closed-form family (`ClosedFormTrainer`).
+
+    Attributes
+    ----------
+    random_support_size : bool
+        Whether every episode's support size is drawn from 1 to ``k_shot``.
+    patience : int
+        Scorings without an improvement of ``tol`` before a kind stops.
+    tol : float
+        The improvement of the held-out loss that counts.
+    """
+
+    random_support_size: bool
+    patience: int
+    tol: float
 
 
 class MetaModule(nn.Module):
@@ -87,7 +156,7 @@ class MetaProgressBar(Callback):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.pbar_ = tqdm.tqdm(
-            total=net.episode["n_iterations"], desc="meta-training", unit="it"
+            total=net.config_.n_iterations, desc="meta-training", unit="it"
         )
 
     def on_batch_end(self, net, **kwargs):
@@ -115,7 +184,9 @@ class MetaEngine(NeuralNet):
     meta-gradient step, and ``run_single_epoch`` records the epoch's mean loss
     with a single host synchronisation instead of one ``.item()`` per step.
     ``end_epoch`` is each family's validation at the end of an epoch; it
-    returns False to stop.
+    returns False to stop. A call is configured by one frozen
+    `MetaTrainingConfig` given to `meta_train`, held as ``config_`` for the
+    call only.
     """
 
     def get_default_callbacks(self):
@@ -125,7 +196,22 @@ class MetaEngine(NeuralNet):
         return X["train"], X["valid"]
 
     def get_iterator(self, dataset, training=False):
-        return range(self.iterations_per_epoch_)
+        return range(self.config_.iterations_per_epoch)
+
+    def meta_train(self, train, valid, config):
+        """Meta-train on the pool(s) ``train`` as ``config`` says; return self.
+
+        ``valid`` holds the family's validation episodes, or None.
+        ``config`` (a `MetaTrainingConfig`) holds for this call only, as
+        ``config_``; the episodes are drawn with a generator seeded from
+        ``config.seed``. Goes on from the current weights and history
+        (skorch's ``partial_fit``).
+        """
+        self.config_ = config
+        try:
+            return self.partial_fit({"train": train, "valid": valid})
+        finally:
+            del self.config_
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         """Meta-train on ``X["train"]``, validating on ``X["valid"]`` (or None)."""
@@ -133,10 +219,10 @@ class MetaEngine(NeuralNet):
         self.begin_training(valid)
         epoch_kwargs = {"dataset_train": self.pool_, "dataset_valid": valid}
         try:
-            remaining = self.episode["n_iterations"]
+            remaining = self.config_.n_iterations
             go_on = True
             while remaining > 0 and go_on:
-                steps = min(self.iterations_per_epoch_, remaining)
+                steps = min(self.config_.iterations_per_epoch, remaining)
                 self.notify("on_epoch_begin", **epoch_kwargs)
                 self.run_single_epoch(
                     range(steps), training=True, prefix="train", step_fn=self.train_step
@@ -149,12 +235,25 @@ class MetaEngine(NeuralNet):
         return self
 
     def begin_training(self, valid):
-        """Set up what the training steps share (called before the first epoch)."""
+        """Set up what the training steps share (called before the first epoch):
+        the generator of the episodes, on the engine's device."""
+        self.generator_ = torch.Generator(device=self.device).manual_seed(
+            self.config_.seed
+        )
 
     def end_training(self):
         """Drop what `begin_training` set up."""
-        del self.pool_
+        del self.pool_, self.generator_
         self.__dict__.pop("last_finite_", None)
+
+    def set_training(self, training=True):
+        """Train (True) or evaluation (False) mode of the module and criterion.
+
+        What skorch's private ``_set_training`` does for this engine's one
+        module and one criterion, through torch's public ``train``.
+        """
+        self.module_.train(training)
+        self.criterion_.train(training)
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         """Run the epoch's meta-iterations; record the mean loss.
@@ -164,7 +263,7 @@ class MetaEngine(NeuralNet):
         one host synchronisation. On a non-finite value the weights of the
         last finite epoch are restored and `divergence_error` is raised.
         """
-        self._set_training(training)
+        self.set_training(training)
         if "last_finite_" not in self.__dict__:
             self.last_finite_ = finite_weights(self.module_)
         total = None
@@ -237,11 +336,8 @@ class MetaTrainer(MetaEngine):
 
     learning_rates = "meta_lr or inner_lr"
 
-    def __init__(self, *args, episode=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.episode = episode
-
     def begin_training(self, valid):
+        super().begin_training(valid)
         self.forward_ = batched_forward(self.module_.net)
 
     def end_training(self):
@@ -283,8 +379,8 @@ class MetaTrainer(MetaEngine):
     def validate_episodes(self, episodes):
         """Adapt to held-out episodes; record their query loss and score."""
         support, query = episodes
-        adapted = self.adapt_episodes(*support, self.episode["n_adapt_steps"])
-        self._set_training(False)
+        adapted = self.adapt_episodes(*support, self.config_.n_adapt_steps)
+        self.set_training(False)
         with torch.no_grad():
             output = self.forward_(adapted, query[0])
             loss = task_losses(self.criterion_, output, *query[1:]).mean()
@@ -293,14 +389,14 @@ class MetaTrainer(MetaEngine):
         self.history.record("valid_score", float(score))
 
     def train_step(self, batch, **fit_params):
-        episode = self.episode
+        config = self.config_
         self.optimizer_.zero_grad()
         support, query = sample_episodes(
             self.pool_,
-            episode["meta_batch_size"],
-            episode["k_shot"],
-            episode["n_query"],
-            n_way=episode["n_way"],
+            config.meta_batch_size,
+            config.k_shot,
+            config.n_query,
+            n_way=config.n_way,
             generator=self.generator_,
         )
         meta = self.module_
@@ -311,9 +407,9 @@ class MetaTrainer(MetaEngine):
             support,
             query,
             **meta.inner_update(),
-            n_steps=episode["n_inner_steps"],
+            n_steps=config.n_inner_steps,
             adapt_names=meta.adapt_names,
-            first_order=episode["first_order"],
+            first_order=config.first_order,
         )
         loss.backward()
         self.optimizer_.step()
@@ -377,26 +473,23 @@ class ClosedFormTrainer(MetaEngine):
     ``X["train"]`` is one task pool per member; every step draws
     ``meta_batch_size`` episodes for each member from its own pool (with a
     support size drawn uniformly from 1 to ``k_shot`` per episode when
-    ``episode["random_support_size"]``) and takes one step on the sum of the
+    ``config_.random_support_size``) and takes one step on the sum of the
     members' losses. With ``X["valid"]``, fixed episodes of each fold
     member's held-out tasks (the last member, which sees every task, has
     weight-0 copies), every epoch ends by scoring each kind on them, pooled
     over folds, and recording ``valid_loss_<kind>`` in the history (the
     starting point is scored too). `keep_best` keeps, per kind, the last
     member's weights of the candidate chosen by the one-standard-error rule;
-    a kind stops after ``episode["patience"]`` epochs without an improvement
-    of ``tol``, and training stops when every kind has.
+    a kind stops after ``config_.patience`` epochs without an improvement
+    of ``config_.tol``, and training stops when every kind has.
     """
 
-    def __init__(self, *args, episode=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.episode = episode
-
     def begin_training(self, valid):
+        super().begin_training(valid)
         net = self.module_
         net.active = list(net.kinds)
         self.candidates_ = {name: [] for name in net.kinds}
-        self.patience_left_ = dict.fromkeys(net.kinds, self.episode["patience"])
+        self.patience_left_ = dict.fromkeys(net.kinds, self.config_.patience)
         if valid is not None:
             # A start that is a model (the empirical-Bayes head) is a
             # candidate too: iteration 0.
@@ -404,15 +497,15 @@ class ClosedFormTrainer(MetaEngine):
 
     def draw(self, pools):
         """One meta-batch of episodes for every member, stacked."""
-        episode = self.episode
-        n = episode["meta_batch_size"]
+        config = self.config_
+        n = config.meta_batch_size
         episodes = []
         for pool in pools:
             size = None
-            if episode["random_support_size"]:
+            if config.random_support_size:
                 size = torch.randint(
                     1,
-                    episode["k_shot"] + 1,
+                    config.k_shot + 1,
                     (n,),
                     generator=self.generator_,
                     device=pool.X.device,
@@ -421,9 +514,9 @@ class ClosedFormTrainer(MetaEngine):
                 sample_episodes(
                     pool,
                     n,
-                    episode["k_shot"],
-                    episode["n_query"],
-                    n_way=episode["n_way"],
+                    config.k_shot,
+                    config.n_query,
+                    n_way=config.n_way,
                     generator=self.generator_,
                     support_size=size,
                 )
@@ -462,7 +555,7 @@ class ClosedFormTrainer(MetaEngine):
         net = self.module_
         support, query, self.units_ = valid
         last = net.n_members - 1
-        self._set_training(False)
+        self.set_training(False)
         with torch.no_grad():
             for name, kind in net.kinds.items():
                 if name not in net.active or (
@@ -489,8 +582,8 @@ class ClosedFormTrainer(MetaEngine):
                     self.history.record(f"valid_loss_{name}", loss)
                 candidates = self.candidates_[name]
                 best = min((c[1] for c in candidates), default=float("inf"))
-                if loss < best - self.episode["tol"]:
-                    self.patience_left_[name] = self.episode["patience"]
+                if loss < best - self.config_.tol:
+                    self.patience_left_[name] = self.config_.patience
                 else:
                     self.patience_left_[name] -= 1
                     if self.patience_left_[name] <= 0:
@@ -498,7 +591,7 @@ class ClosedFormTrainer(MetaEngine):
                 candidates.append(
                     (iteration, loss, per_unit, kind.member_state(last), outputs)
                 )
-        self._set_training(True)
+        self.set_training(True)
         return bool(net.active)
 
     def keep_best(self):

@@ -10,9 +10,14 @@ from sktransfer.utils._divergence import check_finite_outputs
 class EpisodeBatchMixin:
     """Batched adaptation and prediction of many episodes, for any meta-learner.
 
-    `few_shot_score` goes through `_predict_episodes`: support sets are padded
-    to a common size (padding rows have weight 0) and adapted in one pass,
-    then their query rows predicted in another. An estimator provides
+    The episode protocol: an estimator with a ``predict_episodes(supports,
+    queries, task_names)`` method, returning the query predictions of every
+    episode in the user's units, is evaluated by `few_shot_score`,
+    `transfer_report` and ``score(..., task_ids=...)`` through that method
+    (see `sktransfer._adapt.AdaptationPath.predict_episodes`); any other
+    estimator is adapted episode by episode on a copy. Here support sets are
+    padded to a common size (padding rows have weight 0) and adapted in one
+    pass, then their query rows predicted in another. An estimator provides
     ``_adapt_batch(X, y, weight)`` (batched tensors in the module's units, on
     its device) and ``_batched_outputs(adapted, X)`` (float64 outputs
     ``(n_tasks, n_rows, n_outputs)``), and may override `_episode_inputs`.
@@ -22,15 +27,32 @@ class EpisodeBatchMixin:
         """The module's inputs for validated rows in the user's units."""
         return self._standardize_X(X)
 
-    def _predict_episodes(self, supports, queries, task_names, chunk_size=1024):
+    def predict_episodes(self, supports, queries, task_names, chunk_size=1024):
         """Adapt to every support set and predict its query rows, in batches.
 
-        Used by `few_shot_score`: episodes are padded to a common size (padding
-        rows have weight 0) and adapted and predicted ``chunk_size`` at a time
-        through the functional core, instead of a Python loop of `adapt` and
-        `predict`. Features and targets are standardised with the training
-        statistics, as `adapt` and `predict` do; predictions come back in the
-        user's units.
+        The episode protocol of few-shot evaluation: episodes are padded to a
+        common size (padding rows have weight 0) and adapted and predicted
+        ``chunk_size`` at a time through the functional core, instead of a
+        Python loop of `adapt` and `predict`. Features and targets are
+        standardised with the training statistics, as `adapt` and `predict`
+        do. The estimator is not changed.
+
+        Parameters
+        ----------
+        supports : list of (ndarray, ndarray)
+            The support rows and targets of every episode, validated, in the
+            user's units.
+        queries : list of ndarray
+            The query rows of every episode.
+        task_names : list of str
+            The name of every episode's task, for errors.
+        chunk_size : int, default=1024
+            Episodes adapted in one pass.
+
+        Returns
+        -------
+        predictions : list of ndarray
+            The query predictions of every episode, in the user's units.
         """
         check_is_fitted(self)
         n_features = self.n_features_in_

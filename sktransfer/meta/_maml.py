@@ -7,7 +7,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin, is_regressor
-from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.callbacks import EarlyStopping
 from torch import nn
 
@@ -30,7 +29,12 @@ from sktransfer.meta._docstrings import (
     PARAMETERS,
     REGRESSOR_LR,
 )
-from sktransfer.meta._engine import MetaModule, MetaProgressBar, MetaTrainer
+from sktransfer.meta._engine import (
+    MAMLTrainingConfig,
+    MetaModule,
+    MetaProgressBar,
+    MetaTrainer,
+)
 from sktransfer.meta._inner_loop import batched_forward, head_parameter_names
 from sktransfer.meta._targets import (
     MetaClassifierMixin,
@@ -45,6 +49,7 @@ from sktransfer.utils._docstrings import (
     X_STATISTICS,
     Y_STATISTICS,
 )
+from sktransfer.utils._sklearn_compat import Interval, StrOptions
 
 _SHARED_TEXT = {
     "module_parameters": MODULE_PARAMETERS,
@@ -154,116 +159,124 @@ class _BaseMAML(BodyTransformerMixin, BaseMetaLearner):
         return k, q
 
     def _fit(self, X, y, task_ids, *, reset, n_iterations, **kwargs):
+        """Meta-train in named stages: validate and encode the tasks (here,
+        where warnings point at the caller of `fit`), `_initialize_engine` on
+        the first call, `_training_pools`, `_meta_train`."""
         tasks, single = self._validate_tasks(X, y, task_ids, reset=reset)
         if reset:
             self._fit_standardization(tasks.X, tasks.y if is_regressor(self) else None)
-        X = self._standardize_X(tasks.X)
         # Targets of the pool (class slots, or float targets) and row groups.
-        targets, slots, n_slots, counts, _, n_outputs = self._encode_targets(
-            tasks, reset=reset, **kwargs
-        )
-        k, q = self._episode_sizes(counts, single)
+        encoded = self._encode_targets(tasks, reset=reset, **kwargs)
+        k, q = self._episode_sizes(encoded.counts, single)
         usable = (
             np.ones(tasks.n_tasks, dtype=bool)
             if single
-            else usable_tasks(counts, tasks, k, q, self._unit)
+            else usable_tasks(encoded.counts, tasks, k, q, self._unit)
         )
-        n_way = getattr(self, "n_way", None)
         device = resolve_device(self.device)
-        iterations_per_epoch = math.ceil(tasks.n_tasks / self.meta_batch_size)
-        if n_iterations is None:
-            n_iterations = iterations_per_epoch
-
         if reset:
-            rng = self._make_rng()
-            self._random_seed = self._draw_seed(rng)
-            with torch_seed(self._random_seed, device):
-                net = self._build_module(tasks.n_features, n_outputs)
-                adapt_names = (
-                    head_parameter_names(net)
-                    if self.adapt_layers == "head"
-                    else [name for name, _ in net.named_parameters()]
-                )
-                meta_module = MetaModule(
-                    net, adapt_names, self.inner_lr, self.learn_inner_lr
-                )
-                callbacks = list(self.callbacks or [])
-                if self.early_stopping:
-                    callbacks.append(
-                        (
-                            "early_stopping",
-                            EarlyStopping(
-                                monitor="valid_loss",
-                                patience=self.n_iter_no_change,
-                                threshold=self.tol,
-                                threshold_mode="abs",
-                                load_best=True,
-                            ),
-                        )
-                    )
-                if self.verbose:
-                    callbacks.append(("progress_bar", MetaProgressBar()))
-                self.net_ = MetaTrainer(
-                    meta_module,
-                    criterion=self._criterion,
-                    criterion__reduction="none",
-                    optimizer=torch.optim.Adam,
-                    optimizer__fused=True,
-                    lr=self.meta_lr,
-                    train_split=None,
-                    callbacks=callbacks,
-                    device=device,
-                    verbose=int(self.verbose >= 2),
-                )
-                self.net_.initialize()
-            self.n_iter_ = 0
-            self.__dict__.pop("adapted_params_", None)
+            self._initialize_engine(tasks.n_features, encoded.n_outputs, device)
+        pool, valid = self._training_pools(tasks, usable, single, encoded, k, q, device)
+        iterations_per_epoch = math.ceil(tasks.n_tasks / self.meta_batch_size)
+        config = MAMLTrainingConfig(
+            n_iterations=iterations_per_epoch if n_iterations is None else n_iterations,
+            iterations_per_epoch=iterations_per_epoch,
+            meta_batch_size=self.meta_batch_size,
+            k_shot=k,
+            n_query=q,
+            n_way=getattr(self, "n_way", None),
+            seed=self._random_seed + self.n_iter_,
+            n_inner_steps=self.n_inner_steps,
+            n_adapt_steps=self._n_adapt_steps(),
+            first_order=self.first_order,
+        )
+        self._meta_train(pool, valid, config, device)
+        return self
 
+    def _initialize_engine(self, n_features, n_outputs, device):
+        """The first call's stage: the seed, the network and what its inner
+        update learns, the skorch engine and its callbacks (no steps yet)."""
+        self._random_seed = self._draw_seed(self._make_rng())
+        with torch_seed(self._random_seed, device):
+            net = self._build_module(n_features, n_outputs)
+            adapt_names = (
+                head_parameter_names(net)
+                if self.adapt_layers == "head"
+                else [name for name, _ in net.named_parameters()]
+            )
+            self.net_ = MetaTrainer(
+                MetaModule(net, adapt_names, self.inner_lr, self.learn_inner_lr),
+                criterion=self._criterion,
+                criterion__reduction="none",
+                optimizer=torch.optim.Adam,
+                optimizer__fused=True,
+                lr=self.meta_lr,
+                train_split=None,
+                callbacks=self._engine_callbacks(),
+                device=device,
+                verbose=int(self.verbose >= 2),
+            )
+            self.net_.initialize()
+        self.n_iter_ = 0
+        self.__dict__.pop("adapted_params_", None)
+
+    def _engine_callbacks(self):
+        """The user's callbacks, then early stopping and the progress bar."""
+        callbacks = list(self.callbacks or [])
+        if self.early_stopping:
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss",
+                        patience=self.n_iter_no_change,
+                        threshold=self.tol,
+                        threshold_mode="abs",
+                        load_best=True,
+                    ),
+                )
+            )
+        if self.verbose:
+            callbacks.append(("progress_bar", MetaProgressBar()))
+        return callbacks
+
+    def _training_pools(self, tasks, usable, single, encoded, k, q, device):
+        """The stage of the data: the device-resident pool of the training
+        tasks, and fixed episodes of the tasks held out for early stopping
+        (None without it)."""
+        X = self._standardize_X(tasks.X)
         valid = self._validation_tasks(np.flatnonzero(usable), single)
         in_valid = np.isin(tasks.task_codes, valid)
         in_train = np.isin(tasks.task_codes, np.flatnonzero(usable)) & ~in_valid
-        pool = self._pool(X, tasks, in_train, targets, slots, n_slots, device)
-        valid_episodes = None
-        if len(valid):
-            generator = torch.Generator(device=device).manual_seed(self._random_seed)
-            valid_episodes = sample_episodes(
-                self._pool(X, tasks, in_valid, targets, slots, n_slots, device),
-                max(self.meta_batch_size, len(valid)),
-                k,
-                q,
-                n_way=n_way,
-                generator=generator,
-            )
-        net = self.net_
-        net.episode = {
-            "n_iterations": n_iterations,
-            "meta_batch_size": self.meta_batch_size,
-            "k_shot": k,
-            "n_query": q,
-            "n_way": n_way,
-            "n_inner_steps": self.n_inner_steps,
-            "n_adapt_steps": self._n_adapt_steps(),
-            "first_order": self.first_order,
-        }
-        net.iterations_per_epoch_ = iterations_per_epoch
-        net.generator_ = torch.Generator(device=device).manual_seed(
-            self._random_seed + self.n_iter_
+        pool = self._pool(X, tasks, in_train, encoded, device)
+        if not len(valid):
+            return pool, None
+        generator = torch.Generator(device=device).manual_seed(self._random_seed)
+        return pool, sample_episodes(
+            self._pool(X, tasks, in_valid, encoded, device),
+            max(self.meta_batch_size, len(valid)),
+            k,
+            q,
+            n_way=getattr(self, "n_way", None),
+            generator=generator,
         )
+
+    def _meta_train(self, pool, valid, config, device):
+        """The stage of the run: ``config`` on the engine; ``n_iter_`` counts
+        the meta-iterations taken (early stopping may end sooner)."""
+        net = self.net_
         # Tasks are drawn with the engine's own generator; torch's global one
         # (seeded under a process-wide lock) only matters for dropout.
         seeded = (
-            torch_seed(self._random_seed + self.n_iter_, device)
+            torch_seed(config.seed, device)
             if uses_global_rng(self.module_)
             else nullcontext()
         )
         n_epochs = len(net.history)
         with seeded:
-            net.partial_fit({"train": pool, "valid": valid_episodes})
-        del net.generator_
-        # Early stopping may end before n_iterations.
+            net.meta_train(pool, valid, config)
         self.n_iter_ += sum(row["train_batch_count"] for row in net.history[n_epochs:])
         self.__dict__.pop("adapted_params_", None)
-        return self
 
     def _validation_tasks(self, candidates, single):
         """Codes of the tasks held out for early stopping (none without it),
@@ -281,17 +294,18 @@ class _BaseMAML(BodyTransformerMixin, BaseMetaLearner):
         rng = np.random.RandomState(self._random_seed)
         return np.sort(rng.permutation(candidates)[:n_valid])
 
-    def _pool(self, X, tasks, rows, targets, slots, n_slots, device):
-        """Device-resident pool of the selected rows of standardised ``X``."""
+    def _pool(self, X, tasks, rows, encoded, device):
+        """Device-resident pool of the selected rows of standardised ``X``, with
+        their `EncodedTargets`."""
         codes = tasks.task_codes[rows]
         dense = np.unique(codes, return_inverse=True)[1].ravel()
         return build_pool(
             X[rows],
-            targets[rows],
+            encoded.targets[rows],
             dense,
-            slots[rows],
+            encoded.slots[rows],
             int(dense.max()) + 1,
-            n_slots,
+            encoded.n_slots,
             device=device,
             dtype=torch.float32,
             shuffle=np.random.RandomState(self._random_seed),

@@ -5,13 +5,13 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import RegressorMixin, clone, is_classifier
 from sklearn.model_selection import GroupKFold, KFold, cross_val_predict
-from sklearn.utils._param_validation import HasMethods, Interval
 
 from sktransfer.meta._closed_form_base import BaseClosedForm, ClosedFormClassifierMixin
 from sktransfer.meta._docstrings import CLOSED_FORM_PARAMETERS
 from sktransfer.meta._heads import RidgeMembers
 from sktransfer.meta._targets import MetaRegressorMixin
 from sktransfer.utils._docstrings import DEVICE, MODULE_PARAMETERS, STANDARDIZE
+from sktransfer.utils._sklearn_compat import HasMethods, Interval
 
 
 class _BaseMetaRidge(BaseClosedForm):

@@ -2,12 +2,11 @@
 
 from numbers import Integral
 
-from sklearn.utils._param_validation import Interval
-
 from sktransfer.meta._closed_form_base import BaseClosedForm, ClosedFormClassifierMixin
 from sktransfer.meta._docstrings import CLOSED_FORM_PARAMETERS
 from sktransfer.meta._heads import ProtoMembers
 from sktransfer.utils._docstrings import DEVICE, MODULE_PARAMETERS, STANDARDIZE
+from sktransfer.utils._sklearn_compat import Interval
 
 
 class ProtoNetClassifier(ClosedFormClassifierMixin, BaseClosedForm):

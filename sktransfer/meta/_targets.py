@@ -1,12 +1,46 @@
 """Label spaces of the meta-learners, and which tasks can train them."""
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from sklearn.utils.multiclass import check_classification_targets
 
 from sktransfer.meta._docstrings import SCORE_DOC
+
+
+@dataclass(frozen=True, eq=False)
+class EncodedTargets:
+    """The targets of a task set as the meta-training pool holds them.
+
+    Attributes
+    ----------
+    slots : ndarray of shape (n_samples,)
+        The group episodes are drawn by within a task: a classifier's class
+        code (global in the shared label space, the rank within the task
+        when episodic), 0 for a regressor.
+    n_slots : int
+        Number of slots.
+    counts : ndarray of shape (n_tasks, n_slots)
+        Rows per (task, slot).
+    n_outputs : int
+        Outputs of the module.
+    values : ndarray of shape (n_samples, n_outputs) or None
+        A regressor's standardised targets; None for a classifier, whose
+        targets are its slots.
+    """
+
+    slots: np.ndarray
+    n_slots: int
+    counts: np.ndarray
+    n_outputs: int
+    values: np.ndarray | None = None
+
+    @property
+    def targets(self):
+        """What the model learns of every row: ``values``, or the slots."""
+        return self.slots if self.values is None else self.values
 
 
 class MetaClassifierMixin:
@@ -23,8 +57,7 @@ class MetaClassifierMixin:
         return {}
 
     def _encode_targets(self, tasks, *, reset, classes=None):
-        """Pool targets, row slots, slot count, rows per (task, slot), slot
-        names for errors, and the number of outputs."""
+        """The `EncodedTargets` of ``tasks``: class slots are the targets."""
         y = tasks.y
         check_classification_targets(y)
         if self.n_way is None:
@@ -43,12 +76,7 @@ class MetaClassifierMixin:
             counts = np.bincount(
                 tasks.task_codes * n_slots + slots, minlength=tasks.n_tasks * n_slots
             ).reshape(tasks.n_tasks, n_slots)
-            classes_ = self.classes_
-
-            def slot_names(t, s):
-                return classes_[s]
-
-            return slots, slots, n_slots, counts, slot_names, n_slots
+            return EncodedTargets(slots, n_slots, counts, n_outputs=n_slots)
 
         slots, n_slots = episodic_slots(tasks.task_codes, y)
         counts = np.bincount(
@@ -62,13 +90,9 @@ class MetaClassifierMixin:
                 f"{self.n_way} are needed for each episode; use a smaller n_way or "
                 "drop the task."
             )
-
-        def slot_names(t, s):
-            return y[np.argmax((tasks.task_codes == t) & (slots == s))]
-
         if reset:
             self.__dict__.pop("classes_", None)
-        return slots, slots, n_slots, counts, slot_names, self.n_way
+        return EncodedTargets(slots, n_slots, counts, n_outputs=self.n_way)
 
     def _encode_episodes(self, ys, names):
         """`_encode_episode` of many support sets; one pass in the shared space."""
@@ -141,6 +165,7 @@ class MetaRegressorMixin:
         return {"y_numeric": True, "multi_output": True}
 
     def _encode_targets(self, tasks, *, reset):
+        """The `EncodedTargets` of ``tasks``: standardised values, one slot."""
         y = tasks.y.astype(np.float64, copy=False)
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         if reset:
@@ -154,7 +179,7 @@ class MetaRegressorMixin:
         counts = np.bincount(tasks.task_codes, minlength=tasks.n_tasks)[:, None]
         slots = np.zeros(len(y), dtype=np.int64)
         y = self._standardize_y(y.reshape(len(y), -1))
-        return y, slots, 1, counts, None, n_outputs
+        return EncodedTargets(slots, 1, counts, n_outputs, values=y)
 
     def _encode_episode(self, y, name):
         y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)

@@ -1,18 +1,22 @@
 """Few-shot evaluation over many tasks: seeded support/query episodes, one pass."""
 
-import warnings
 from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
 from scipy import stats
-from sklearn.base import is_classifier
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
 
 from sktransfer._adapt import adaptation_path
-from sktransfer.tasks._splits import split_support_query
+from sktransfer._evaluation import (  # noqa: F401 - re-exported
+    adapted_episodes,
+    episode_scores,
+    predict_episodes,
+    warn_non_finite,
+)
+from sktransfer._evaluation import check_sample_weight as _check_sample_weight
+from sktransfer.tasks._splits import draw_episodes  # noqa: F401
 from sktransfer.tasks._taskset import TaskSet
+from sktransfer.utils._sklearn_compat import Interval, validate_params
 
 
 @dataclass
@@ -88,112 +92,6 @@ def tasks_as_seen_by(estimator, tasks):
     """
     path = adaptation_path(estimator)
     return _as_taskset(tasks, path.transform if path.transformers else None)
-
-
-def warn_non_finite(per_task, tasks, who, stacklevel):
-    """``per_task`` scores, with a warning naming a task whose score is not finite.
-
-    ``stacklevel`` counts from the caller of this function, as `warnings.warn`
-    does (the `validate_params` wrapper of a public helper is one level).
-    """
-    bad = ~np.isfinite(per_task)
-    if bad.any():
-        warnings.warn(
-            f"The score of {who} on {tasks.task_name(int(np.argmax(bad)))} (and "
-            f"{int(bad.sum()) - 1} other tasks of {len(per_task)}) is NaN or "
-            "infinite: its predictions or the metric are not finite, and neither "
-            "is the mean.",
-            RuntimeWarning,
-            stacklevel=stacklevel + 1,
-        )
-    return per_task
-
-
-def _check_sample_weight(sample_weight, tasks):
-    """``sample_weight`` as floats, one per row of ``tasks``, or None."""
-    if sample_weight is None:
-        return None
-    weight = np.asarray(sample_weight, dtype=float)
-    if weight.shape != (len(tasks.X),):
-        raise ValueError(
-            f"sample_weight has {weight.shape[0] if weight.ndim else 1} entries "
-            f"(shape {weight.shape}) but the tasks have {len(tasks.X)} rows: give "
-            "one weight per row."
-        )
-    return weight
-
-
-def draw_episodes(tasks, *, k_shot, n_query, n_episodes, per_class, random_state):
-    """Seeded support/query row indices of every (episode, task).
-
-    Returns a list over episodes of lists over tasks of ``(support, query)``
-    absolute row indices into ``tasks.X``.
-    """
-    rng = check_random_state(random_state)
-    return [
-        split_support_query(
-            tasks, k_shot, n_query=n_query, per_class=per_class, rng=rng
-        )
-        for _ in range(n_episodes)
-    ]
-
-
-def _score(y_true, y_pred, weight, classifier):
-    """Accuracy, or R² (uniform average over outputs), as scikit-learn's score."""
-    if classifier:
-        correct = y_true == y_pred
-        return float(
-            correct.mean() if weight is None else np.average(correct, weights=weight)
-        )
-    y_true = y_true.reshape(len(y_true), -1)
-    y_pred = y_pred.reshape(len(y_pred), -1)
-    w = np.ones((len(y_true), 1)) if weight is None else weight[:, None]
-    mean = (w * y_true).sum(0) / w.sum()
-    total = (w * (y_true - mean) ** 2).sum(0)
-    residual = (w * (y_true - y_pred) ** 2).sum(0)
-    if (total > 0).all():
-        return float((1 - residual / total).mean())
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(total > 0, 1 - residual / total, np.where(residual > 0, 0.0, 1.0))
-    return float(r2.mean())
-
-
-def predict_episodes(estimator, supports, queries, task_names):
-    """Adapt to each support set and predict its query rows.
-
-    Goes through the estimator's `~sktransfer._adapt.AdaptationPath`: the
-    meta-learners adapt and predict all episodes in vectorised passes; any
-    other estimator is adapted episode by episode on a copy, so the caller's
-    estimator keeps its state. The rows are those the adapting estimator
-    sees (already through a pipeline's transformers).
-    """
-    return adaptation_path(estimator).predict_episodes(supports, queries, task_names)
-
-
-def adapted_episodes(estimator, tasks, *, k_shot, n_query, n_episodes, random_state):
-    """Draw seeded episodes of every task, adapt to each, predict its query rows.
-
-    ``tasks`` hold the rows the adapting estimator sees (see `_as_taskset`).
-    Returns the ``(support, query)`` row indices of every episode, episode by
-    episode and task by task within each, and the query predictions.
-    """
-    episodes = draw_episodes(
-        tasks,
-        k_shot=k_shot,
-        n_query=n_query,
-        n_episodes=n_episodes,
-        per_class=is_classifier(estimator),
-        random_state=random_state,
-    )
-    flat = [pair for episode in episodes for pair in episode]
-    X, y = tasks.X, tasks.y
-    predictions = predict_episodes(
-        estimator,
-        [(X[s], y[s]) for s, _ in flat],
-        [X[q] for _, q in flat],
-        [tasks.task_name(c) for c in range(tasks.n_tasks)] * n_episodes,
-    )
-    return flat, predictions
 
 
 # The arguments the evaluation helpers share, as `validate_params` checks them.
@@ -277,34 +175,16 @@ def few_shot_score(
     (10,)
     """
     tasks = tasks_as_seen_by(estimator, tasks)
-    weight = _check_sample_weight(sample_weight, tasks)
-    classifier = is_classifier(estimator)
-    flat, predictions = adapted_episodes(
+    scores = episode_scores(
         estimator,
         tasks,
         k_shot=k_shot,
         n_query=n_query,
         n_episodes=n_episodes,
         random_state=random_state,
+        weight=_check_sample_weight(sample_weight, tasks),
+        metric=metric,
     )
-    y = tasks.y
-    if metric is None:
-
-        def metric_of(y_true, y_pred, w):
-            return _score(y_true, y_pred, w, classifier)
-    else:
-
-        def metric_of(y_true, y_pred, w):
-            if w is None:
-                return float(metric(y_true, y_pred))
-            return float(metric(y_true, y_pred, sample_weight=w))
-
-    scores = np.array(
-        [
-            metric_of(y[q], pred, None if weight is None else weight[q])
-            for (_, q), pred in zip(flat, predictions, strict=True)
-        ]
-    ).reshape(n_episodes, tasks.n_tasks)
     per_task = warn_non_finite(scores.mean(0), tasks, "the adapted estimator", 3)
     mean = float(per_task.mean())
     if len(per_task) > 1:

@@ -9,10 +9,15 @@ from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import get_scorer
 from sklearn.neighbors import NearestCentroid
-from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from sktransfer._adapt import adaptation_path
+from sktransfer._evaluation import (
+    adapted_episodes,
+    predict_episodes,
+    warn_non_finite,
+)
+from sktransfer._evaluation import score_predictions as _score
 from sktransfer.baselines import (
     PooledClassifier,
     PooledRegressor,
@@ -23,12 +28,9 @@ from sktransfer.exceptions import NegativeTransferWarning
 from sktransfer.model_selection._few_shot import (
     EPISODE_CONSTRAINTS,
     _as_taskset,
-    _score,
-    adapted_episodes,
-    predict_episodes,
     tasks_as_seen_by,
-    warn_non_finite,
 )
+from sktransfer.utils._sklearn_compat import validate_params
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Seeded support/query splits of many tasks at once (host-side, for evaluation)."""
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 
 def split_support_query(tasks, k_shot, *, n_query=None, per_class, rng):
@@ -66,3 +67,19 @@ def split_support_query(tasks, k_shot, *, n_query=None, per_class, rng):
     supports = np.split(order[support], np.cumsum(n_support)[:-1])
     queries = np.split(order[query], np.cumsum(n_query_rows)[:-1])
     return list(zip(supports, queries, strict=True))
+
+
+def draw_episodes(tasks, *, k_shot, n_query, n_episodes, per_class, random_state):
+    """Seeded support/query row indices of every (episode, task).
+
+    Returns a list over episodes of lists over tasks of ``(support, query)``
+    absolute row indices into ``tasks.X`` (`split_support_query` drawn
+    ``n_episodes`` times from one random state).
+    """
+    rng = check_random_state(random_state)
+    return [
+        split_support_query(
+            tasks, k_shot, n_query=n_query, per_class=per_class, rng=rng
+        )
+        for _ in range(n_episodes)
+    ]

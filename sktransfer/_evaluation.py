@@ -1,0 +1,154 @@
+"""Few-shot evaluation's core: seeded episodes adapted to and scored.
+
+Shared by `sktransfer.model_selection` and the estimators' own
+``score(..., task_ids=...)``; it depends on the tasks and on adaptation
+(`sktransfer._adapt`), never on an estimator family. An estimator joins the
+batched path through the episode protocol of `AdaptationPath.predict_episodes`.
+"""
+
+import warnings
+
+import numpy as np
+from sklearn.base import is_classifier
+
+from sktransfer._adapt import adaptation_path
+from sktransfer.tasks._splits import draw_episodes
+
+
+def warn_non_finite(per_task, tasks, who, stacklevel):
+    """``per_task`` scores, with a warning naming a task whose score is not finite.
+
+    ``stacklevel`` counts from the caller of this function, as `warnings.warn`
+    does (the `validate_params` wrapper of a public helper is one level).
+    """
+    bad = ~np.isfinite(per_task)
+    if bad.any():
+        warnings.warn(
+            f"The score of {who} on {tasks.task_name(int(np.argmax(bad)))} (and "
+            f"{int(bad.sum()) - 1} other tasks of {len(per_task)}) is NaN or "
+            "infinite: its predictions or the metric are not finite, and neither "
+            "is the mean.",
+            RuntimeWarning,
+            stacklevel=stacklevel + 1,
+        )
+    return per_task
+
+
+def check_sample_weight(sample_weight, tasks):
+    """``sample_weight`` as floats, one per row of ``tasks``, or None."""
+    if sample_weight is None:
+        return None
+    weight = np.asarray(sample_weight, dtype=float)
+    if weight.shape != (len(tasks.X),):
+        raise ValueError(
+            f"sample_weight has {weight.shape[0] if weight.ndim else 1} entries "
+            f"(shape {weight.shape}) but the tasks have {len(tasks.X)} rows: give "
+            "one weight per row."
+        )
+    return weight
+
+
+def score_predictions(y_true, y_pred, weight, classifier):
+    """Accuracy, or R² (uniform average over outputs), as scikit-learn's score."""
+    if classifier:
+        correct = y_true == y_pred
+        return float(
+            correct.mean() if weight is None else np.average(correct, weights=weight)
+        )
+    y_true = y_true.reshape(len(y_true), -1)
+    y_pred = y_pred.reshape(len(y_pred), -1)
+    w = np.ones((len(y_true), 1)) if weight is None else weight[:, None]
+    mean = (w * y_true).sum(0) / w.sum()
+    total = (w * (y_true - mean) ** 2).sum(0)
+    residual = (w * (y_true - y_pred) ** 2).sum(0)
+    if (total > 0).all():
+        return float((1 - residual / total).mean())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(total > 0, 1 - residual / total, np.where(residual > 0, 0.0, 1.0))
+    return float(r2.mean())
+
+
+def predict_episodes(estimator, supports, queries, task_names):
+    """Adapt to each support set and predict its query rows.
+
+    Goes through the estimator's `~sktransfer._adapt.AdaptationPath`: an
+    estimator with the episode protocol (``predict_episodes``, the
+    meta-learners) adapts and predicts all episodes in vectorised passes; any
+    other estimator is adapted episode by episode on a copy, so the caller's
+    estimator keeps its state. The rows are those the adapting estimator
+    sees (already through a pipeline's transformers).
+    """
+    return adaptation_path(estimator).predict_episodes(supports, queries, task_names)
+
+
+def adapted_episodes(estimator, tasks, *, k_shot, n_query, n_episodes, random_state):
+    """Draw seeded episodes of every task, adapt to each, predict its query rows.
+
+    ``tasks`` hold the rows the adapting estimator sees. Returns the
+    ``(support, query)`` row indices of every episode, episode by episode and
+    task by task within each, and the query predictions.
+    """
+    episodes = draw_episodes(
+        tasks,
+        k_shot=k_shot,
+        n_query=n_query,
+        n_episodes=n_episodes,
+        per_class=is_classifier(estimator),
+        random_state=random_state,
+    )
+    flat = [pair for episode in episodes for pair in episode]
+    X, y = tasks.X, tasks.y
+    predictions = predict_episodes(
+        estimator,
+        [(X[s], y[s]) for s, _ in flat],
+        [X[q] for _, q in flat],
+        [tasks.task_name(c) for c in range(tasks.n_tasks)] * n_episodes,
+    )
+    return flat, predictions
+
+
+def episode_scores(
+    estimator,
+    tasks,
+    *,
+    k_shot,
+    n_query,
+    n_episodes,
+    random_state,
+    weight=None,
+    metric=None,
+):
+    """The score of every episode of every task, ``(n_episodes, n_tasks)``.
+
+    ``tasks`` hold the rows the adapting estimator sees and ``weight`` one
+    float per row or None (see `check_sample_weight`); ``metric`` is
+    ``metric(y_true, y_pred)`` (with ``sample_weight=`` when weighted), or
+    None for the estimator's own score (`score_predictions`).
+    """
+    classifier = is_classifier(estimator)
+    flat, predictions = adapted_episodes(
+        estimator,
+        tasks,
+        k_shot=k_shot,
+        n_query=n_query,
+        n_episodes=n_episodes,
+        random_state=random_state,
+    )
+    y = tasks.y
+    if metric is None:
+
+        def metric_of(y_true, y_pred, w):
+            return score_predictions(y_true, y_pred, w, classifier)
+    else:
+
+        def metric_of(y_true, y_pred, w):
+            if w is None:
+                return float(metric(y_true, y_pred))
+            return float(metric(y_true, y_pred, sample_weight=w))
+
+    return np.array(
+        [
+            metric_of(y[q], pred, None if weight is None else weight[q])
+            for (_, q), pred in zip(flat, predictions, strict=True)
+        ]
+    ).reshape(n_episodes, tasks.n_tasks)
