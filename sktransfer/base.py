@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.callbacks import EarlyStopping
 from torch import nn
 
 from sktransfer.nn import MLP
@@ -123,6 +124,44 @@ def check_no_batch_norm(module):
                 "the rows of a task and its running statistics would change at "
                 "every inner step. Use nn.LayerNorm instead."
             )
+
+
+def module_output_shape(module, n_features):
+    """Shape of ``module``'s output for two rows of ``n_features`` zeros.
+
+    The one probe of a user's module: a module that fails on such input gets
+    a ValueError saying so, before any training.
+    """
+    parameter = next(module.parameters(), None)
+    device = "cpu" if parameter is None else parameter.device
+    with torch.no_grad():
+        try:
+            out = module(torch.zeros(2, n_features, device=device))
+        except Exception as exc:  # noqa: BLE001 - the user's module failed
+            raise ValueError(
+                f"The module cannot take (n_samples, {n_features}) inputs: {exc}"
+            ) from exc
+    return tuple(out.shape)
+
+
+def early_stopping_callback(estimator, **kwargs):
+    """skorch's ``EarlyStopping`` on the held-out loss, named as a callback.
+
+    The one set-up of every family: patience ``n_iter_no_change`` epochs,
+    an improvement is a drop of more than ``tol``, and the best weights are
+    restored at the end.
+    """
+    return (
+        "early_stopping",
+        EarlyStopping(
+            monitor="valid_loss",
+            patience=estimator.n_iter_no_change,
+            threshold=estimator.tol,
+            threshold_mode="abs",
+            load_best=True,
+            **kwargs,
+        ),
+    )
 
 
 def mean_and_scale(a):
@@ -266,16 +305,10 @@ class BaseTransferEstimator(BaseEstimator):
                 f"{type(module).__name__}."
             )
         check_no_batch_norm(module)
-        with torch.no_grad():
-            try:
-                out = module(torch.zeros(2, n_features))
-            except Exception as exc:  # noqa: BLE001 - the user's module failed
-                raise ValueError(
-                    f"The module cannot take (n_samples, {n_features}) inputs: {exc}"
-                ) from exc
-        if tuple(out.shape) != (2, n_outputs):
+        shape = module_output_shape(module, n_features)
+        if shape != (2, n_outputs):
             raise ValueError(
-                f"The module maps (2, {n_features}) inputs to {tuple(out.shape)}; "
+                f"The module maps (2, {n_features}) inputs to {shape}; "
                 f"expected (2, {n_outputs}) (n_samples, n_outputs)."
             )
         return module.float()

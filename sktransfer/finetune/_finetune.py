@@ -14,7 +14,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, Freezer, ProgressBar, Unfreezer
+from skorch.callbacks import Freezer, ProgressBar, Unfreezer
 from skorch.dataset import ValidSplit, get_len
 from skorch.utils import to_numpy
 from torch import nn
@@ -24,7 +24,9 @@ from sktransfer.base import (
     BodyTransformerMixin,
     TransferClassifierMixin,
     TransferRegressorMixin,
+    early_stopping_callback,
     mean_and_scale,
+    module_output_shape,
     resolve_device,
     restore_on_error,
     torch_seed,
@@ -91,20 +93,13 @@ def _replace_head(module, head, n_outputs):
 
 def _output_width(module, n_features):
     """Number of outputs of ``module`` for ``n_features`` inputs."""
-    device = next(module.parameters()).device
-    with torch.no_grad():
-        try:
-            out = module(torch.zeros(2, n_features, device=device))
-        except Exception as exc:  # noqa: BLE001 - the user's module failed
-            raise ValueError(
-                f"The module cannot take (n_samples, {n_features}) inputs: {exc}"
-            ) from exc
-    if out.ndim != 2:
+    shape = module_output_shape(module, n_features)
+    if len(shape) != 2:
         raise ValueError(
-            f"The module maps (2, {n_features}) inputs to {tuple(out.shape)}; "
+            f"The module maps (2, {n_features}) inputs to {shape}; "
             "expected (n_samples, n_outputs)."
         )
-    return out.shape[1]
+    return shape[1]
 
 
 def _holdout_problem(n_rows, fraction, labels=None):
@@ -408,17 +403,7 @@ class _BaseFineTune(BodyTransformerMixin, BaseTransferEstimator):
                 random_state=self._random_seed,
             )
             callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="valid_loss",
-                        patience=self.n_iter_no_change,
-                        threshold=self.tol,
-                        threshold_mode="abs",
-                        load_best=True,
-                        sink=print if self.verbose else _no_print,
-                    ),
-                )
+                early_stopping_callback(self, sink=print if self.verbose else _no_print)
             )
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))

@@ -7,13 +7,13 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin, is_regressor
-from skorch.callbacks import EarlyStopping
 from torch import nn
 
 from sktransfer.base import (
     BodyTransformerMixin,
     TransferClassifierMixin,
     TransferRegressorMixin,
+    early_stopping_callback,
     private_module,
     resolve_device,
     torch_seed,
@@ -224,18 +224,7 @@ class _BaseMAML(BodyTransformerMixin, BaseMetaLearner):
         """The user's callbacks, then early stopping and the progress bar."""
         callbacks = list(self.callbacks or [])
         if self.early_stopping:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="valid_loss",
-                        patience=self.n_iter_no_change,
-                        threshold=self.tol,
-                        threshold_mode="abs",
-                        load_best=True,
-                    ),
-                )
-            )
+            callbacks.append(early_stopping_callback(self))
         if self.verbose:
             callbacks.append(("progress_bar", MetaProgressBar()))
         return callbacks
