@@ -429,9 +429,19 @@ def test_failing_call_leaves_estimator_bit_identical(name, call):
     _trials(name, call, lambda: RuntimeError("injected"), seed=0)
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own SIGINT handler, as in a terminal: a process started in
+    the background (a CI job under ``nohup`` or ``&``) inherits SIGINT
+    ignored, and Ctrl-C then does nothing at all."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("call", CALLS)
 @pytest.mark.parametrize("name", FAMILIES)
-def test_ctrl_c_raises_keyboard_interrupt_with_state_intact(name, call):
+def test_ctrl_c_raises_keyboard_interrupt_with_state_intact(name, call, ctrl_c_raises):
     _trials(name, call, lambda: CTRL_C, seed=1)
 
 
