@@ -94,22 +94,22 @@ ATTRIBUTES = """
         The same for the network trained on the source rows alone.
     n_features_in_ : int
         Number of features seen during `fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during `fit`, when ``X`` has string column
         names.
 {statistics}"""
 
-X_STATISTICS = """    x_mean_ : ndarray of shape (n_features_in_,) or None
+X_STATISTICS = """    x_mean_ : ndarray of shape (n_features,) or None
         Mean of each feature, with which `predict`, `transform` and `score`
         standardise their rows: over the target rows with
         ``standardize_per_domain`` (and target rows), else over every row of
         `fit`; None with ``standardize=False``.
-    x_scale_ : ndarray of shape (n_features_in_,) or None
+    x_scale_ : ndarray of shape (n_features,) or None
         Standard deviation of each feature over the same rows, 1 for a
         constant feature; None with ``standardize=False``.
-    source_x_mean_ : ndarray of shape (n_features_in_,) or None
+    source_x_mean_ : ndarray of shape (n_features,) or None
         Mean of each feature over the source rows with
         ``standardize_per_domain`` (and target rows), else ``x_mean_``.
-    source_x_scale_ : ndarray of shape (n_features_in_,) or None
+    source_x_scale_ : ndarray of shape (n_features,) or None
         Standard deviation of each feature over the same rows.
 """

@@ -86,7 +86,7 @@ ATTRIBUTES = """
         early stopping).
 {statistics}    n_features_in_ : int
         Number of features seen during `fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during `fit`, when they are all strings.
 """
 

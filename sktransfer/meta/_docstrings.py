@@ -109,7 +109,7 @@ ATTRIBUTES = """
         Meta-iterations run so far.
 {n_outputs}{statistics}    n_features_in_ : int
         Number of features seen during `fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during `fit`, when they are all strings.
 """
 

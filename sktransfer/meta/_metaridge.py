@@ -246,7 +246,7 @@ class MetaRidgeRegressor(MetaRegressorMixin, RegressorMixin, _BaseMetaRidge):
         Meta-iterations run so far.
     base_estimator_ : estimator
         The ``base_estimator`` fitted on every training row.
-    x_mean_, x_scale_ : ndarray of shape (n_features_in_,) or None
+    x_mean_, x_scale_ : ndarray of shape (n_features,) or None
         Mean and standard deviation of each feature over the training rows
         (the base estimator's predictions are standardised as targets).
     y_mean_, y_scale_ : ndarray of shape (n_outputs,) or None
@@ -255,7 +255,7 @@ class MetaRidgeRegressor(MetaRegressorMixin, RegressorMixin, _BaseMetaRidge):
         Number of targets.
     n_features_in_ : int
         Number of features seen during `fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during `fit`, when they are all strings.
 
     See Also
@@ -375,12 +375,12 @@ class MetaRidgeClassifier(ClosedFormClassifierMixin, _BaseMetaRidge):
         Meta-iterations run so far.
     base_estimator_ : estimator
         The ``base_estimator`` fitted on every training row.
-    x_mean_, x_scale_ : ndarray of shape (n_features_in_,) or None
+    x_mean_, x_scale_ : ndarray of shape (n_features,) or None
         Mean and standard deviation of each feature over the training rows
         (the base estimator's predictions are standardised as targets).
     n_features_in_ : int
         Number of features seen during `fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during `fit`, when they are all strings.
 
     See Also

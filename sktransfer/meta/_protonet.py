@@ -59,11 +59,11 @@ class ProtoNetClassifier(ClosedFormClassifierMixin, BaseClosedForm):
         The skorch engine that ran meta-training.
     n_iter_ : int
         Meta-iterations run so far.
-    x_mean_, x_scale_ : ndarray of shape (n_features_in_,) or None
+    x_mean_, x_scale_ : ndarray of shape (n_features,) or None
         Mean and standard deviation of each feature over the training rows.
     n_features_in_ : int
         Number of features seen during `fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during `fit`, when they are all strings.
 
     See Also

@@ -28,10 +28,10 @@ STANDARDIZE = """    standardize : bool, default=True
         ``False`` gives the network ``X`` and ``y`` as they are.
 """
 
-X_STATISTICS = """    x_mean_ : ndarray of shape (n_features_in_,) or None
+X_STATISTICS = """    x_mean_ : ndarray of shape (n_features,) or None
         Mean of each feature over the training rows; None with
         ``standardize=False``.
-    x_scale_ : ndarray of shape (n_features_in_,) or None
+    x_scale_ : ndarray of shape (n_features,) or None
         Standard deviation of each feature over the training rows, 1 for a
         constant feature; None with ``standardize=False``.
 """
