@@ -468,3 +468,39 @@ _LSTM_CHECKED = [
 @parametrize_with_checks(_LSTM_CHECKED)
 def test_learned_update_rule_passes_sklearn_checks(estimator, check):
     check(estimator)
+
+
+def test_meta_sgd_learns_one_step_size_per_weight(sinusoids):
+    # Meta-SGD: every adapted weight has its own step size (the shape of the
+    # weight, values that differ within a tensor), and adapt takes exactly
+    # theta - alpha * grad coordinate by coordinate.
+    X, y, t = sinusoids
+    est = MAMLRegressor(learn_inner_lr=True, n_adapt_steps=1, **FAST)
+    est.fit(X, y, task_ids=t)
+    lrs = {
+        name: est.net_.module_.inner_lrs[name.replace(".", "__")].detach()
+        for name, _ in est.module_.named_parameters()
+    }
+    for name, value in est.module_.named_parameters():
+        assert lrs[name].shape == value.shape, name
+        if value.numel() > 1:
+            assert lrs[name].std() > 0, name  # not one value per tensor
+    X_s, y_s = X[t == 0][:5], y[t == 0][:5]
+    est.adapt(X_s, y_s)
+    module = est.module_
+    params = {
+        k: v.detach().clone().requires_grad_() for k, v in module.named_parameters()
+    }
+    inputs = torch.as_tensor(est._standardize_X(X_s), dtype=torch.float32)
+    target = torch.as_tensor(est._standardize_y(y_s), dtype=torch.float32).reshape(
+        -1, 1
+    )
+    loss = nn.functional.mse_loss(
+        torch.func.functional_call(module, params, (inputs,)), target
+    )
+    grads = torch.autograd.grad(loss, list(params.values()))
+    for (name, value), grad in zip(params.items(), grads, strict=True):
+        expected = value.detach() - lrs[name] * grad
+        torch.testing.assert_close(
+            est.adapted_params_[name], expected, rtol=1e-5, atol=1e-6
+        )

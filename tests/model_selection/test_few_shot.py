@@ -149,3 +149,63 @@ def test_metric_replaces_the_default_score(regressor):
     ]
     np.testing.assert_allclose(mse.per_task, by_hand, rtol=1e-5)
     assert not np.allclose(default.per_task, mse.per_task)
+
+
+def test_ci95_is_scipys_student_t_interval(regressor):
+    # An independent reference: scipy's t interval of the per-task means, with
+    # n - 1 degrees of freedom.
+    from scipy import stats
+
+    tasks = make_sinusoid_tasks(n_tasks=6, random_state=3)
+    result = few_shot_score(regressor, tasks, k_shot=5, random_state=0)
+    per_task = result.per_task
+    low, high = stats.t.interval(
+        0.95, len(per_task) - 1, loc=per_task.mean(), scale=stats.sem(per_task)
+    )
+    np.testing.assert_allclose(result.ci95, (low, high), rtol=1e-12)
+
+
+def test_every_episode_draws_its_own_split_and_seeds_repeat():
+    tasks = TaskSet.from_arrays(*make_sinusoid_tasks(n_tasks=8, random_state=4))
+
+    def draw(seed):
+        return draw_episodes(
+            tasks,
+            k_shot=5,
+            n_query=None,
+            n_episodes=3,
+            per_class=False,
+            random_state=seed,
+        )
+
+    first, again, other = draw(0), draw(0), draw(1)
+    supports = [[tuple(s) for s, _ in episode] for episode in first]
+    # Three episodes of one task: three different support sets, every task.
+    for task in range(8):
+        assert len({supports[e][task] for e in range(3)}) == 3
+    assert supports == [[tuple(s) for s, _ in episode] for episode in again]
+    assert supports != [[tuple(s) for s, _ in episode] for episode in other]
+
+
+def test_sample_weight_weighs_the_query_rows(regressor):
+    # The weighted R2 of each episode's query rows, by hand with sklearn: the
+    # weights are those of the query rows, not of the support rows.
+    tasks = TaskSet.from_arrays(*make_sinusoid_tasks(n_tasks=5, random_state=5))
+    weight = np.random.default_rng(0).uniform(0.1, 3.0, size=len(tasks.y))
+    result = few_shot_score(
+        regressor, tasks, k_shot=5, random_state=0, sample_weight=weight
+    )
+    (episode,) = draw_episodes(
+        tasks, k_shot=5, n_query=None, n_episodes=1, per_class=False, random_state=0
+    )
+    by_hand = [
+        r2_score(
+            tasks.y[q],
+            regressor.adapt(tasks.X[s], tasks.y[s]).predict(tasks.X[q]),
+            sample_weight=weight[q],
+        )
+        for s, q in episode
+    ]
+    np.testing.assert_allclose(result.per_task, by_hand, atol=1e-5)
+    unweighted = few_shot_score(regressor, tasks, k_shot=5, random_state=0)
+    assert not np.allclose(result.per_task, unweighted.per_task)
