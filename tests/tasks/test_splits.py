@@ -58,3 +58,18 @@ def test_too_small_tasks_are_named():
         split_support_query(tasks, 5, per_class=True, rng=np.random.RandomState(0))
     with pytest.raises(ValueError, match="task 'b' has no rows left to score"):
         split_support_query(tasks, 4, per_class=True, rng=np.random.RandomState(0))
+
+
+def test_a_task_too_short_for_k_shot_is_named():
+    # Per task (regression): the one-row task "b" cannot give 2 support rows.
+    tasks = TaskSet.from_arrays(
+        np.zeros((7, 1)), np.arange(7.0), ["a"] * 3 + ["b"] + ["c"] * 3
+    )
+    rng = np.random.RandomState(0)
+    with pytest.raises(ValueError, match="'b'.* has 1 rows but k_shot=2"):
+        split_support_query(tasks, 2, per_class=False, rng=rng)
+    # Per class, with labels held as Python objects: the class is named too.
+    y = np.array(["x", "y", "x", "y", "x", "y", "y"], dtype=object)
+    tasks = TaskSet.from_arrays(np.zeros((7, 1)), y, [0] * 4 + [1] * 3)
+    with pytest.raises(ValueError, match="class 'x', has 1 rows"):
+        split_support_query(tasks, 2, per_class=True, rng=rng)

@@ -84,3 +84,22 @@ def test_to_frame_round_trip():
     np.testing.assert_array_equal(back.X, ts.X)
     np.testing.assert_array_equal(back.y, ts.y)
     np.testing.assert_array_equal(back.task_ids, ts.task_ids)
+
+
+def test_to_frame_names_columns_and_reads_back_several_outputs():
+    # Defaults: feature names kept, a "target" and a "task" column; several
+    # outputs become target_0, target_1, ... and from_frame reads them back
+    # from a list of target columns.
+    X = np.arange(12.0).reshape(6, 2)
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    ts = TaskSet.from_arrays(frame, np.arange(6.0), np.repeat(["p", "q"], 3))
+    out = ts.to_frame()
+    assert list(out.columns) == ["a", "b", "target", "task"]
+    np.testing.assert_array_equal(out["task"], np.repeat(["p", "q"], 3))
+    Y = np.column_stack([np.arange(6.0), -np.arange(6.0)])
+    multi = TaskSet.from_arrays(X, Y, np.repeat([0, 1], 3)).to_frame(target="y")
+    assert list(multi.columns) == ["x0", "x1", "y_0", "y_1", "task"]
+    back = TaskSet.from_frame(multi, target=["y_0", "y_1"], group="task")
+    np.testing.assert_array_equal(back.y, Y)
+    np.testing.assert_array_equal(back.X, X)
+    np.testing.assert_array_equal(back.feature_names, ["x0", "x1"])
