@@ -66,10 +66,25 @@ def test_a_task_too_short_for_k_shot_is_named():
         np.zeros((7, 1)), np.arange(7.0), ["a"] * 3 + ["b"] + ["c"] * 3
     )
     rng = np.random.RandomState(0)
-    with pytest.raises(ValueError, match="'b'.* has 1 rows but k_shot=2"):
+    with pytest.raises(
+        ValueError,
+        match=r"'b'.* has 1 rows but k_shot=2 support rows are needed to score it\.$",
+    ):
         split_support_query(tasks, 2, per_class=False, rng=rng)
+    # A task with exactly k_shot rows has none left to score, and says so.
+    with pytest.raises(
+        ValueError,
+        match=r"'c'.* has no rows left to score after its k_shot=3 support rows; "
+        r"give it more rows or use a smaller k_shot\.$",
+    ):
+        exact = TaskSet.from_arrays(
+            np.zeros((7, 1)), np.arange(7.0), ["a"] * 4 + ["c"] * 3
+        )
+        split_support_query(exact, 3, per_class=False, rng=rng)
     # Per class, with labels held as Python objects: the class is named too.
     y = np.array(["x", "y", "x", "y", "x", "y", "y"], dtype=object)
     tasks = TaskSet.from_arrays(np.zeros((7, 1)), y, [0] * 4 + [1] * 3)
-    with pytest.raises(ValueError, match="class 'x', has 1 rows"):
+    with pytest.raises(
+        ValueError, match="class 'x', has 1 rows but k_shot=2 support rows per class"
+    ):
         split_support_query(tasks, 2, per_class=True, rng=rng)
