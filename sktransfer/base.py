@@ -475,7 +475,9 @@ class BodyTransformerMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         `MetaRidgeClassifier` and `ProtoNetClassifier`, the learned network
         ``g(x)`` (the learned features of the ridge head, without the raw
         features and the constant it also sees; the embedding where the
-        prototypes lie). ``X`` is standardised as in `predict`. Before any
+        prototypes lie); for `DANNClassifier` and `DANNRegressor`, the
+        feature extractor that the label and domain heads share. ``X`` is
+        standardised as in `predict`. Before any
         `adapt` the meta-learned or pre-trained body is used; after `adapt`,
         the adapted body where adaptation changes it (MAML with
         ``adapt_layers="all"``, a fine-tuner whose body is not frozen). Put

@@ -8,9 +8,7 @@ import numpy as np
 import torch
 from sklearn.base import (
     ClassifierMixin,
-    ClassNamePrefixFeaturesOutMixin,
     RegressorMixin,
-    TransformerMixin,
 )
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
@@ -22,6 +20,7 @@ from torch import nn
 
 from sktransfer.base import (
     BaseTransferEstimator,
+    BodyTransformerMixin,
     TransferClassifierMixin,
     TransferRegressorMixin,
     mean_and_scale,
@@ -120,9 +119,7 @@ class _DomainScoreMixin:
         return float(self._metric(y[source], y_pred, sample_weight=weights))
 
 
-class _BaseDANN(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTransferEstimator
-):
+class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
     """Shared implementation of `DANNClassifier` and `DANNRegressor`."""
 
     # With metadata routing enabled, the domains given to a meta-estimator
@@ -440,20 +437,9 @@ class _BaseDANN(
     def _n_outputs(self):
         return self.module_.head.out_features
 
-    def transform(self, X):
-        """Output of the feature extractor (the body shared by both heads).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows.
-
-        Returns
-        -------
-        features : ndarray of shape (n_samples, n_features_out)
-            The learned domain-invariant features, in float64.
-        """
-        X = self._standardize_X(self._validate_inference_X(X))
+    def _body_outputs(self, X):
+        """The feature extractor's outputs (the body shared by both heads)."""
+        X = self._standardize_X(X)
         module = self.module_
         device = next(module.parameters()).device
         state = {k: v.detach().double() for k, v in module.named_parameters()}
@@ -481,12 +467,6 @@ class _BaseDANN(
         if module is not None and next(module.parameters()).device.type != "cpu":
             state["module_"] = copy.deepcopy(module).cpu()
         return state
-
-    @property
-    def _n_features_out(self):
-        # NotFittedError is an AttributeError: hasattr is False before fit.
-        check_is_fitted(self)
-        return self.module_.head.in_features
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
