@@ -1,5 +1,7 @@
 """A model fitted on the support rows alone, behind the adaptation protocol."""
 
+from contextlib import nullcontext
+
 import numpy as np
 from sklearn.base import (
     BaseEstimator,
@@ -164,13 +166,14 @@ class SupportSetRegressor(RegressorMixin, _BaseSupportSet):
         return {"y_numeric": True, "multi_output": multi_output}
 
     def _fit_rows(self, X, y):
-        if self.estimator is None and len(X) == 1:
-            # One support row: RidgeCV's leave-one-out is 0 / 0 for every
-            # alpha (numpy warns); the scaled row is 0, so the model predicts
-            # the row's target whichever alpha it keeps.
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return clone(self._estimator()).fit(X, y)
-        return clone(self._estimator()).fit(X, y)
+        # One support row: RidgeCV's leave-one-out is 0 / 0 for every alpha
+        # (numpy warns); the scaled row is 0, so the model predicts the row's
+        # target whichever alpha it keeps.
+        one_row = self.estimator is None and len(X) == 1
+        with (
+            np.errstate(divide="ignore", invalid="ignore") if one_row else nullcontext()
+        ):
+            return clone(self._estimator()).fit(X, y)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
