@@ -10,6 +10,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from sktransfer.utils._categorical import encode_categories, user_rows
+
 
 @dataclass
 class AdaptationPath:
@@ -38,9 +40,24 @@ class AdaptationPath:
     target_regressors: list = field(default_factory=list)
 
     def transform(self, X):
-        """The rows as `estimator` sees them (through the fitted transformers)."""
+        """The rows as `estimator` takes them (through the fitted transformers)."""
         for transformer in self.transformers:
             X = transformer.transform(X)
+        return X
+
+    def encodes_categories(self):
+        """Whether `estimator` encodes categorical columns of its own."""
+        return getattr(self.estimator, "is_categorical_", None) is not None
+
+    def validated_rows(self, X):
+        """The rows as `estimator` sees them after its own validation: through
+        the fitted transformers, then with the categorical columns that
+        `estimator` encodes as their codes (see
+        `sktransfer.utils._categorical`). These are the rows of the episode
+        protocol."""
+        X = self.transform(X)
+        if self.encodes_categories():
+            X = encode_categories(self.estimator, X, reset=False)
         return X
 
     def transform_target(self, y):
@@ -66,17 +83,19 @@ class AdaptationPath:
                 y_pred = y_pred.squeeze(axis=1)
         return y_pred
 
-    def predict_episodes(self, supports, queries, task_names):
+    def predict_episodes(self, supports, queries, task_names, *, encoded=True):
         """Adapt to each support set and predict its query rows.
 
         ``supports`` and ``queries`` hold rows as `estimator` sees them (see
-        `transform`) and targets in the user's units; predictions come back
+        `validated_rows`) and targets in the user's units; predictions come back
         in the user's units. An estimator with the episode protocol, a
         ``predict_episodes(supports, queries, task_names)`` method (the
         meta-learners, see `sktransfer.meta._episodes.EpisodeBatchMixin`),
         adapts and predicts all episodes in vectorised passes; any other is
-        adapted episode by episode on a copy. Either way the estimator keeps
-        its state.
+        adapted episode by episode on a copy, given the rows back as a user
+        gives them (`~sktransfer.utils._categorical.user_rows`; codes decoded
+        only when ``encoded``, the rows being `validated_rows`). Either way
+        the estimator keeps its state.
         """
         targets = [self.transform_target(y_s) for _, y_s in supports]
         pairs = [(X_s, y_s) for (X_s, _), y_s in zip(supports, targets, strict=True)]
@@ -85,8 +104,11 @@ class AdaptationPath:
             predictions = batched(pairs, queries, task_names)
         else:
             work = copy.deepcopy(self.estimator)
+            # Validated rows back as the user gives them, for adapt and predict.
             predictions = [
-                work.adapt(X_s, y_s).predict(X_q)
+                work.adapt(user_rows(work, X_s, decode=encoded), y_s).predict(
+                    user_rows(work, X_q, decode=encoded)
+                )
                 for (X_s, y_s), X_q in zip(pairs, queries, strict=True)
             ]
         return [

@@ -68,7 +68,7 @@ def score_predictions(y_true, y_pred, weight, classifier):
     return float(r2.mean())
 
 
-def predict_episodes(estimator, supports, queries, task_names):
+def predict_episodes(estimator, supports, queries, task_names, *, encoded=True):
     """Adapt to each support set and predict its query rows.
 
     Goes through the estimator's `~sktransfer._adapt.AdaptationPath`: an
@@ -76,9 +76,13 @@ def predict_episodes(estimator, supports, queries, task_names):
     meta-learners) adapts and predicts all episodes in vectorised passes; any
     other estimator is adapted episode by episode on a copy, so the caller's
     estimator keeps its state. The rows are those the adapting estimator
-    sees (already through a pipeline's transformers).
+    sees (`~sktransfer._adapt.AdaptationPath.validated_rows`) with
+    ``encoded``; without, rows it takes as they are (a baseline given the
+    adapted estimator's rows).
     """
-    return adaptation_path(estimator).predict_episodes(supports, queries, task_names)
+    return adaptation_path(estimator).predict_episodes(
+        supports, queries, task_names, encoded=encoded
+    )
 
 
 def adapted_episodes(estimator, tasks, *, k_shot, n_query, n_episodes, random_state):

@@ -26,6 +26,12 @@ from sktransfer.tasks._taskset import (
     is_task_sequence,
     missing_targets,
 )
+from sktransfer.utils._categorical import (
+    categorical_mask,
+    encode_categories,
+    expand_categories,
+    n_model_inputs,
+)
 from sktransfer.utils._divergence import check_finite_outputs
 from sktransfer.utils._state import (  # noqa: F401 - the estimators' import
     private_module,
@@ -227,24 +233,38 @@ class BaseTransferEstimator(BaseEstimator):
         """Store the training statistics, or None where there are none.
 
         Sets ``x_mean_`` and ``x_scale_`` (the mean and standard deviation of
-        each column of ``X``) and, when ``y`` is given, ``y_mean_`` and
-        ``y_scale_`` (of each target column; a 1-D ``y`` is one column), as
-        float64 arrays; a constant column gets scale 1, as in
+        each column of ``X`` after `_expand_categories`) and, when ``y`` is
+        given, ``y_mean_`` and ``y_scale_`` (of each target column; a 1-D
+        ``y`` is one column), as float64 arrays; a constant column gets scale 1, as in
         `~sklearn.preprocessing.StandardScaler`. All are None when
         ``standardize`` is False or ``X`` is None (a module trained elsewhere,
         whose units are unknown).
         """
         fit = X is not None and self.standardize
+        if fit:
+            X = self._expand_categories(X)
         self.x_mean_, self.x_scale_ = mean_and_scale(X) if fit else (None, None)
         if y is not None:
             y = np.asarray(y).reshape(len(y), -1)
             self.y_mean_, self.y_scale_ = mean_and_scale(y) if fit else (None, None)
 
-    def _standardize_X(self, X):
-        """``X`` in the module's units: ``(X - x_mean_) / x_scale_``, float64.
+    def _expand_categories(self, X):
+        """Validated rows with each categorical column one-hot (see
+        `sktransfer.utils._categorical`); ``X`` itself without such columns."""
+        return expand_categories(self, X)
 
-        ``X`` itself when there are no statistics.
+    def _n_module_inputs(self):
+        """The width of the module's input: `_expand_categories`'s columns."""
+        return n_model_inputs(self)
+
+    def _standardize_X(self, X):
+        """``X`` in the module's units: categorical columns one-hot, then
+        ``(X - x_mean_) / x_scale_``, float64.
+
+        ``X`` itself when there are neither categorical columns nor
+        statistics.
         """
+        X = self._expand_categories(X)
         mean = getattr(self, "x_mean_", None)
         if mean is None:
             return X
@@ -375,6 +395,8 @@ class BaseTransferEstimator(BaseEstimator):
         ``fit(X, y)``. Errors name the offending task; ``n_features_in_`` and
         ``feature_names_in_`` are set (``reset``) or checked as in sklearn.
         """
+        if reset:  # set again by encode_categories where there are categories
+            self.is_categorical_ = self.categories_ = None
         empty = isinstance(X, (list, tuple)) and len(X) == 0 and y is None
         if is_task_sequence(X) or empty:
             if y is not None or task_ids is not None:
@@ -384,7 +406,7 @@ class BaseTransferEstimator(BaseEstimator):
                 )
             if empty:
                 raise ValueError("The task list is empty: give at least one task.")
-            tasks = TaskSet(X)
+            tasks = TaskSet(self._encode_task_frames(X, reset))
             X_flat = tasks.X
             if tasks.feature_names is not None:
                 import pandas as pd  # the tasks were frames, so pandas is there
@@ -394,6 +416,7 @@ class BaseTransferEstimator(BaseEstimator):
                 self, X_flat, tasks.y, reset=reset, **self._y_checks()
             )
             return tasks, False
+        X = encode_categories(self, X, reset=reset)
         if task_ids is None:
             X, y = validate_data(
                 self, X, y, reset=reset, dtype=np.float64, **self._y_checks()
@@ -411,8 +434,56 @@ class BaseTransferEstimator(BaseEstimator):
         )
         return TaskSet.from_arrays(X, y, task_ids), False
 
+    def _encode_task_frames(self, tasks, reset):
+        """The ``(X_i, y_i)`` pairs (or the `TaskSet`) with the categorical
+        columns of their ``X_i`` encoded as one table (`encode_categories`),
+        so that the categories come from all tasks. Tasks without categorical
+        columns, or not all 2-D with the same columns, are returned as they
+        are (`TaskSet` names the problem)."""
+        if isinstance(tasks, TaskSet):
+            table = tasks.X
+            if tasks.feature_names is not None:
+                import pandas as pd  # the tasks were frames, so pandas is there
+
+                table = pd.DataFrame(table, columns=tasks.feature_names)
+            encoded = encode_categories(self, table, reset=reset)
+            if encoded is table:
+                return tasks
+            return TaskSet.from_arrays(encoded, tasks.y, tasks.task_ids)
+        if not all(isinstance(t, (list, tuple)) and len(t) == 2 for t in tasks):
+            return tasks
+        Xs = [X_i for X_i, _ in tasks]
+        if all(hasattr(X_i, "iloc") for X_i in Xs):
+            if any(list(X_i.columns) != list(Xs[0].columns) for X_i in Xs):
+                return tasks
+            import pandas as pd  # the tasks are frames, so pandas is there
+
+            table = pd.concat(Xs, ignore_index=True)
+        else:
+            if {np.ndim(X_i) for X_i in Xs} != {2} or len(
+                {np.shape(X_i)[1] for X_i in Xs}
+            ) != 1:
+                return tasks
+            categorical = (
+                categorical_mask(self.categorical_features, Xs[0])
+                if reset
+                else getattr(self, "is_categorical_", None)
+            )
+            if categorical is None:
+                return tasks
+            table = np.concatenate([np.asarray(X_i, dtype=object) for X_i in Xs])
+        encoded = encode_categories(self, table, reset=reset)
+        if encoded is table:
+            return tasks
+        bounds = np.cumsum([0] + [len(X_i) for X_i in Xs])
+        return [
+            (encoded[a:b] if not hasattr(encoded, "iloc") else encoded.iloc[a:b], y_i)
+            for a, b, (_, y_i) in zip(bounds[:-1], bounds[1:], tasks, strict=True)
+        ]
+
     def _validate_inference_X(self, X):
         check_is_fitted(self)
+        X = encode_categories(self, X, reset=False)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         check_float32_range(X, "X")
         return X
@@ -423,6 +494,7 @@ class BaseTransferEstimator(BaseEstimator):
         Beyond `validate_data`: a missing target (None or NaN in an object
         ``y``) and values beyond the float32 range are refused.
         """
+        X = encode_categories(self, X, reset=False)
         X, y = validate_data(
             self, X, y, reset=False, dtype=np.float64, **self._y_checks()
         )

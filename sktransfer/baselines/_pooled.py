@@ -14,6 +14,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sktransfer.base import BaseTransferEstimator, restore_on_error
+from sktransfer.utils._categorical import (
+    CATEGORICAL_CONSTRAINT,
+    encode_categories,
+)
+from sktransfer.utils._docstrings import CATEGORICAL_FEATURES, CATEGORIES
 from sktransfer.utils._sklearn_compat import (
     HasMethods,
     Interval,
@@ -187,12 +192,32 @@ class _BasePooled(BaseTransferEstimator):
     _parameter_constraints: dict = {
         "estimator": [None, HasMethods(["fit", "predict"])],
         "cv": [Interval(Integral, 2, None, closed="left")],
+        "categorical_features": CATEGORICAL_CONSTRAINT,
     }
 
-    def __init__(self, estimator=None, *, offset="shrunk", cv=5):
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        offset="shrunk",
+        cv=5,
+        categorical_features="from_dtype",
+    ):
         self.estimator = estimator
         self.offset = offset
         self.cv = cv
+        self.categorical_features = categorical_features
+
+    def _validate_rows(self, X, y=None, **kwargs):
+        """Validated rows (and targets) of a fitted estimator, its categorical
+        columns one-hot as the pooled model takes them."""
+        X = encode_categories(self, X, reset=False)
+        if y is None:
+            return self._expand_categories(
+                validate_data(self, X, reset=False, dtype=np.float64)
+            )
+        X, y = validate_data(self, X, y, reset=False, dtype=np.float64, **kwargs)
+        return self._expand_categories(X), y
 
     def _estimator(self):
         return self._default_estimator() if self.estimator is None else self.estimator
@@ -220,6 +245,7 @@ class _BasePooled(BaseTransferEstimator):
         """
         with restore_on_error(self):
             tasks, _ = self._validate_tasks(X, y, task_ids, reset=True)
+            tasks.X = self._expand_categories(tasks.X)
             self._fit_tasks(tasks)
         return self
 
@@ -246,7 +272,8 @@ class _BasePooled(BaseTransferEstimator):
 
 
 class PooledRegressor(RegressorMixin, _BasePooled):
-    """A pooled regressor plus a per-task offset shrunk by empirical Bayes.
+    __doc__ = (
+        """A pooled regressor plus a per-task offset shrunk by empirical Bayes.
 
     The baseline a practitioner already has: any scikit-learn regressor fitted
     on the rows of all training tasks together, which `adapt` corrects on a new
@@ -273,7 +300,9 @@ class PooledRegressor(RegressorMixin, _BasePooled):
     cv : int, default=5
         Folds over tasks of the out-of-fold residuals (``offset="shrunk"``);
         fewer tasks than ``cv`` give one fold per task.
-
+"""
+        + CATEGORICAL_FEATURES
+        + """
     Attributes
     ----------
     estimator_ : regressor
@@ -290,7 +319,9 @@ class PooledRegressor(RegressorMixin, _BasePooled):
     offset_ : float or ndarray of shape (n_outputs,)
         The offset of the last `adapt`, added to the pooled predictions; 0
         after `fit`.
-    n_features_in_ : int
+"""
+        + CATEGORIES
+        + """    n_features_in_ : int
         Number of features seen during `fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during `fit`, when they are all strings.
@@ -325,6 +356,7 @@ class PooledRegressor(RegressorMixin, _BasePooled):
     >>> bool(0 < est.offset_ < 3.5)
     True
     """
+    )
 
     _parameter_constraints: dict = {
         **_BasePooled._parameter_constraints,
@@ -388,9 +420,7 @@ class PooledRegressor(RegressorMixin, _BasePooled):
         """
         check_is_fitted(self)
         self._check_offset_fitted()
-        X, y = validate_data(
-            self, X, y, reset=False, dtype=np.float64, **self._y_checks()
-        )
+        X, y = self._validate_rows(X, y, **self._y_checks())
         y = self._as_2d(y.astype(np.float64, copy=False))
         if y.shape[1] != np.size(self.offset_):
             raise ValueError(
@@ -424,7 +454,7 @@ class PooledRegressor(RegressorMixin, _BasePooled):
             The pooled predictions plus ``offset_``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = self._validate_rows(X)
         return self.estimator_.predict(X) + self.offset_
 
     def __sklearn_tags__(self):
@@ -442,7 +472,8 @@ def _has_predict_proba(self):
 
 
 class PooledClassifier(ClassifierMixin, _BasePooled):
-    """A pooled classifier plus a per-task shift of its log-probabilities.
+    __doc__ = (
+        """A pooled classifier plus a per-task shift of its log-probabilities.
 
     The baseline a practitioner already has: any scikit-learn classifier
     fitted on the rows of all training tasks together (labels mean the same in
@@ -469,7 +500,9 @@ class PooledClassifier(ClassifierMixin, _BasePooled):
     cv : int, default=5
         Folds over tasks of the out-of-fold estimates (``offset="shrunk"``);
         fewer tasks than ``cv`` give one fold per task.
-
+"""
+        + CATEGORICAL_FEATURES
+        + """
     Attributes
     ----------
     estimator_ : classifier
@@ -483,7 +516,9 @@ class PooledClassifier(ClassifierMixin, _BasePooled):
     offset_ : ndarray of shape (n_classes,)
         The shift of the last `adapt`, one per class of ``classes_``, summing
         to 0; zeros after `fit`.
-    n_features_in_ : int
+"""
+        + CATEGORIES
+        + """    n_features_in_ : int
         Number of features seen during `fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during `fit`, when they are all strings.
@@ -522,6 +557,7 @@ class PooledClassifier(ClassifierMixin, _BasePooled):
     >>> est.offset_.shape
     (2,)
     """
+    )
 
     _parameter_constraints: dict = {
         **_BasePooled._parameter_constraints,
@@ -593,7 +629,7 @@ class PooledClassifier(ClassifierMixin, _BasePooled):
         """
         check_is_fitted(self)
         self._check_offset_fitted()
-        X, y = validate_data(self, X, y, reset=False, dtype=np.float64)
+        X, y = self._validate_rows(X, y)
         check_classification_targets(y)
         unknown = np.setdiff1d(np.unique(y), self.classes_)
         if len(unknown):
@@ -626,7 +662,7 @@ class PooledClassifier(ClassifierMixin, _BasePooled):
             Columns follow ``classes_``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = self._validate_rows(X)
         if not self.offset_.any():
             return self._pooled_proba(self.estimator_, X)
         return np.exp(
@@ -648,6 +684,6 @@ class PooledClassifier(ClassifierMixin, _BasePooled):
         """
         check_is_fitted(self)
         if not self.offset_.any():
-            X = validate_data(self, X, reset=False, dtype=np.float64)
+            X = self._validate_rows(X)
             return self.estimator_.predict(X)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

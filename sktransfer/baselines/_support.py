@@ -19,6 +19,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sktransfer.base import restore_on_error
+from sktransfer.utils._categorical import (
+    CATEGORICAL_CONSTRAINT,
+    encode_categories,
+    expand_categories,
+)
+from sktransfer.utils._docstrings import CATEGORICAL_FEATURES, CATEGORIES
 from sktransfer.utils._sklearn_compat import HasMethods, _fit_context
 
 
@@ -27,10 +33,26 @@ class _BaseSupportSet(BaseEstimator):
 
     _parameter_constraints: dict = {
         "estimator": [None, HasMethods(["fit", "predict"])],
+        "categorical_features": CATEGORICAL_CONSTRAINT,
     }
 
-    def __init__(self, estimator=None):
+    def __init__(self, estimator=None, *, categorical_features="from_dtype"):
         self.estimator = estimator
+        self.categorical_features = categorical_features
+
+    def _validate_rows(self, X, *y, reset=False):
+        """Validated rows (and targets, when given), their categorical columns
+        one-hot as the wrapped estimator takes them (categories found when
+        ``reset``)."""
+        X = encode_categories(self, X, reset=reset)
+        if not y:
+            return expand_categories(
+                self, validate_data(self, X, reset=reset, dtype=np.float64)
+            )
+        X, y = validate_data(
+            self, X, y[0], reset=reset, dtype=np.float64, **self._y_checks()
+        )
+        return expand_categories(self, X), y
 
     def _estimator(self):
         return self._default_estimator() if self.estimator is None else self.estimator
@@ -60,7 +82,7 @@ class _BaseSupportSet(BaseEstimator):
             The fitted estimator, before any adaptation.
         """
         with restore_on_error(self):
-            X, y = validate_data(self, X, y, dtype=np.float64, **self._y_checks())
+            X, y = self._validate_rows(X, y, reset=True)
             self.estimator_ = self._fit_rows(X, y)
             self.__dict__.pop("adapted_estimator_", None)
         return self
@@ -86,14 +108,7 @@ class _BaseSupportSet(BaseEstimator):
         """
         self._validate_params()
         with restore_on_error(self):
-            X, y = validate_data(
-                self,
-                X,
-                y,
-                reset=not hasattr(self, "estimator_"),
-                dtype=np.float64,
-                **self._y_checks(),
-            )
+            X, y = self._validate_rows(X, y, reset=not hasattr(self, "estimator_"))
             self.adapted_estimator_ = self._fit_rows(X, y)
         return self
 
@@ -111,12 +126,13 @@ class _BaseSupportSet(BaseEstimator):
             Predictions.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = self._validate_rows(X)
         return self._current().predict(X)
 
 
 class SupportSetRegressor(RegressorMixin, _BaseSupportSet):
-    """A regressor fitted on the support rows alone.
+    __doc__ = (
+        """A regressor fitted on the support rows alone.
 
     The baseline that uses no other task: `fit` fits a clone of ``estimator``
     on the given rows, and `adapt` fits a fresh clone on the support rows
@@ -128,14 +144,18 @@ class SupportSetRegressor(RegressorMixin, _BaseSupportSet):
     estimator : regressor, default=None
         Cloned and fitted on the rows of `fit`, or of each `adapt`. ``None``
         is ``make_pipeline(StandardScaler(), RidgeCV())``.
-
+"""
+        + CATEGORICAL_FEATURES
+        + """
     Attributes
     ----------
     estimator_ : regressor
         The regressor fitted by `fit`.
     adapted_estimator_ : regressor
         The regressor fitted by the last `adapt`; `predict` uses it.
-    n_features_in_ : int
+"""
+        + CATEGORIES
+        + """    n_features_in_ : int
         Number of features seen during `fit` (or `adapt`, when not fitted).
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during `fit`, when they are all strings.
@@ -156,6 +176,7 @@ class SupportSetRegressor(RegressorMixin, _BaseSupportSet):
     >>> est.predict(X[5:8]).shape
     (3,)
     """
+    )
 
     @staticmethod
     def _default_estimator():
@@ -189,7 +210,8 @@ def _has_predict_proba(self):
 
 
 class SupportSetClassifier(ClassifierMixin, _BaseSupportSet):
-    """A classifier fitted on the support rows alone.
+    __doc__ = (
+        """A classifier fitted on the support rows alone.
 
     The baseline that uses no other task: `fit` fits a clone of ``estimator``
     on the given rows, and `adapt` fits a fresh clone on the support rows
@@ -203,7 +225,9 @@ class SupportSetClassifier(ClassifierMixin, _BaseSupportSet):
     estimator : classifier, default=None
         Cloned and fitted on the rows of `fit`, or of each `adapt`. ``None``
         is ``make_pipeline(StandardScaler(), LogisticRegression())``.
-
+"""
+        + CATEGORICAL_FEATURES
+        + """
     Attributes
     ----------
     estimator_ : classifier
@@ -213,7 +237,9 @@ class SupportSetClassifier(ClassifierMixin, _BaseSupportSet):
     classes_ : ndarray of shape (n_classes,)
         The labels of the last `adapt`'s support set, else those of `fit`,
         sorted.
-    n_features_in_ : int
+"""
+        + CATEGORIES
+        + """    n_features_in_ : int
         Number of features seen during `fit` (or `adapt`, when not fitted).
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during `fit`, when they are all strings.
@@ -234,6 +260,7 @@ class SupportSetClassifier(ClassifierMixin, _BaseSupportSet):
     >>> est.predict(X[10:13]).shape
     (3,)
     """
+    )
 
     @staticmethod
     def _default_estimator():
@@ -264,5 +291,5 @@ class SupportSetClassifier(ClassifierMixin, _BaseSupportSet):
             Columns follow ``classes_``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = self._validate_rows(X)
         return self._current().predict_proba(X)

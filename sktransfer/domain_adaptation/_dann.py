@@ -47,6 +47,11 @@ from sktransfer.domain_adaptation._network import (
 )
 from sktransfer.exceptions import NegativeTransferWarning
 from sktransfer.tasks._taskset import beyond_float32
+from sktransfer.utils._categorical import (
+    CATEGORICAL_CONSTRAINT,
+    encode_categories,
+    user_rows,
+)
 from sktransfer.utils._docstrings import DEVICE, STANDARDIZE, Y_STATISTICS
 from sktransfer.utils._sklearn_compat import (
     Interval,
@@ -115,7 +120,8 @@ class _DomainScoreMixin:
                 self._standardize_X(X[~source]),
                 random_state=0,
             )
-        y_pred = self.predict(self._source_as_target(X[source]))
+        # Validated rows go back to the values predict validates again.
+        y_pred = self.predict(user_rows(self, self._source_as_target(X[source])))
         return float(self._metric(y[source], y_pred, sample_weight=weights))
 
 
@@ -138,6 +144,7 @@ class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
         "standardize": ["boolean"],
+        "categorical_features": CATEGORICAL_CONSTRAINT,
         "standardize_per_domain": ["boolean"],
         "device": [str],
         "random_state": ["random_state"],
@@ -158,6 +165,7 @@ class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
         batch_size=None,
         validation_fraction=0.1,
         standardize=True,
+        categorical_features="from_dtype",
         standardize_per_domain=False,
         device="cpu",
         random_state=None,
@@ -174,6 +182,7 @@ class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
         self.batch_size = batch_size
         self.validation_fraction = validation_fraction
         self.standardize = standardize
+        self.categorical_features = categorical_features
         self.standardize_per_domain = standardize_per_domain
         self.device = device
         self.random_state = random_state
@@ -258,7 +267,7 @@ class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
         y_train[np.flatnonzero(source)] = targets
         with torch_seed(self._random_seed, device):
             module = DANNModule(
-                X.shape[1],
+                self._n_module_inputs(),
                 n_outputs,
                 self.hidden_layer_sizes,
                 self.domain_hidden_layer_sizes,
@@ -292,6 +301,13 @@ class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
         statistics are ``x_mean_`` and ``x_scale_``: those of every row.
         """
         if self.standardize and self.standardize_per_domain and not source.all():
+            if self.is_categorical_ is not None:
+                # Source rows could not be moved into the target's units.
+                raise ValueError(
+                    "standardize_per_domain=True works on numeric columns only; "
+                    "X has categorical columns. Use standardize_per_domain=False, "
+                    "or encode them first (e.g. OneHotEncoder in a Pipeline)."
+                )
             self.source_x_mean_, self.source_x_scale_ = mean_and_scale(X[source])
             self.x_mean_, self.x_scale_ = mean_and_scale(X[~source])
         else:
@@ -299,6 +315,7 @@ class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
 
     def _standardize_source_X(self, X):
         """Source rows in the module's units (the source statistics)."""
+        X = self._expand_categories(X)
         if self.source_x_mean_ is None:
             return X
         return (X - self.source_x_mean_) / self.source_x_scale_
@@ -310,7 +327,7 @@ class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
         with the target's (``x_mean_``, ``x_scale_``): `predict` and
         `transform` of the result are those of the source rows.
         """
-        if self.source_x_mean_ is None:
+        if self.source_x_mean_ is None or self.source_x_mean_ is self.x_mean_:
             return X
         return self._standardize_source_X(X) * self.x_scale_ + self.x_mean_
 
@@ -415,6 +432,7 @@ class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
     def _validate_X_y(self, X, y, reset):
         """Validated ``X`` and ``y``; a regressor's NaN targets (masks) kept."""
         kwargs = dict(reset=reset, dtype=np.float64, ensure_all_finite=False)
+        X = encode_categories(self, X, reset=reset)
         if self._classification or y is None:
             X, y = validate_data(self, X, y, **kwargs, **self._y_checks())
         else:

@@ -1,5 +1,7 @@
 """Parameter and attribute text of the DANN estimators, written once."""
 
+from sktransfer.utils._docstrings import CATEGORIES
+
 PARAMETERS = """
     Parameters
     ----------
@@ -99,7 +101,8 @@ ATTRIBUTES = """
         names.
 {statistics}"""
 
-X_STATISTICS = """    x_mean_ : ndarray of shape (n_features,) or None
+X_STATISTICS = (
+    """    x_mean_ : ndarray of shape (n_features,) or None
         Mean of each feature, with which `predict`, `transform` and `score`
         standardise their rows: over the target rows with
         ``standardize_per_domain`` (and target rows), else over every row of
@@ -113,3 +116,5 @@ X_STATISTICS = """    x_mean_ : ndarray of shape (n_features,) or None
     source_x_scale_ : ndarray of shape (n_features,) or None
         Standard deviation of each feature over the same rows.
 """
+    + CATEGORIES
+)

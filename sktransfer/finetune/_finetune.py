@@ -36,6 +36,10 @@ from sktransfer.finetune._docstrings import (
     ATTRIBUTES,
     PARAMETERS,
 )
+from sktransfer.utils._categorical import (
+    CATEGORICAL_CONSTRAINT,
+    encode_categories,
+)
 from sktransfer.utils._divergence import (
     all_finite,
     divergence_error,
@@ -212,6 +216,7 @@ class _BaseFineTune(BodyTransformerMixin, BaseTransferEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "standardize": ["boolean"],
+        "categorical_features": CATEGORICAL_CONSTRAINT,
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -239,6 +244,7 @@ class _BaseFineTune(BodyTransformerMixin, BaseTransferEstimator):
         tol=1e-4,
         n_iter_no_change=10,
         standardize=True,
+        categorical_features="from_dtype",
         device="cpu",
         random_state=None,
         verbose=0,
@@ -262,6 +268,7 @@ class _BaseFineTune(BodyTransformerMixin, BaseTransferEstimator):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.standardize = standardize
+        self.categorical_features = categorical_features
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -359,7 +366,7 @@ class _BaseFineTune(BodyTransformerMixin, BaseTransferEstimator):
         if reset:
             self._random_seed = self._draw_seed(self._make_rng())
             with torch_seed(self._random_seed, device):
-                module = self._build_module(X.shape[1], n_outputs)
+                module = self._build_module(self._n_module_inputs(), n_outputs)
             self.net_ = self._make_engine(
                 module, lr=self.lr, targets=targets, device=device
             )
@@ -525,12 +532,13 @@ class _BaseFineTune(BodyTransformerMixin, BaseTransferEstimator):
 
     def _wrap_pretrained(self, X):
         """Use the ``module`` instance as the pre-trained network, without fit."""
+        X = encode_categories(self, X, reset=True)
         X = validate_data(self, X, reset=True, dtype=np.float64)
         device = resolve_device(self.device)
         self._random_seed = self._draw_seed(self._make_rng())
         probe = copy.deepcopy(self.module).float()
-        n_outputs = _output_width(probe, X.shape[1])
-        module = self._build_module(X.shape[1], n_outputs)
+        n_outputs = _output_width(probe, self._n_module_inputs())
+        module = self._build_module(self._n_module_inputs(), n_outputs)
         self.net_ = self._make_engine(
             module, lr=self.lr, targets=np.zeros(len(X)), device=device
         )
@@ -606,7 +614,7 @@ class _BaseFineTune(BodyTransformerMixin, BaseTransferEstimator):
 
     # -- inference plumbing --------------------------------------------------
     def _n_outputs(self):
-        return _output_width(self.module_, self.n_features_in_)
+        return _output_width(self.module_, self._n_module_inputs())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -15,6 +15,7 @@ from sktransfer.base import BaseTransferEstimator, restore_on_error
 from sktransfer.exceptions import SingleTaskWarning
 from sktransfer.meta._episodes import EpisodeBatchMixin
 from sktransfer.tasks._taskset import TaskSet
+from sktransfer.utils._categorical import encode_categories
 from sktransfer.utils._divergence import (
     adaptation_error,
     all_finite,
@@ -182,6 +183,7 @@ class BaseMetaLearner(EpisodeBatchMixin, BaseTransferEstimator):
     def _few_shot_score(self, X, y, sample_weight, task_ids):
         """Mean over tasks of the score after adapting to a seeded support set."""
         check_is_fitted(self)
+        X = encode_categories(self, X, reset=False)
         X, y = validate_data(
             self, X, y, reset=False, dtype=np.float64, **self._y_checks()
         )

@@ -32,6 +32,7 @@ from sktransfer.meta._engine import (
 from sktransfer.meta._heads import PriorInit, StackedNetwork
 from sktransfer.meta._targets import MetaClassifierMixin, episodic_slots, usable_tasks
 from sktransfer.tasks._sampling import build_pool, sample_episodes
+from sktransfer.utils._categorical import CATEGORICAL_CONSTRAINT
 from sktransfer.utils._divergence import check_finite_outputs
 from sktransfer.utils._sklearn_compat import Interval
 
@@ -64,6 +65,7 @@ class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "standardize": ["boolean"],
+        "categorical_features": CATEGORICAL_CONSTRAINT,
         "device": [str],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],

@@ -42,6 +42,7 @@ from sktransfer.meta._targets import (
     usable_tasks,
 )
 from sktransfer.tasks._sampling import build_pool, sample_episodes
+from sktransfer.utils._categorical import CATEGORICAL_CONSTRAINT
 from sktransfer.utils._docstrings import (
     DEVICE,
     MODULE_PARAMETERS,
@@ -81,6 +82,7 @@ class _BaseMAML(BodyTransformerMixin, BaseMetaLearner):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "standardize": ["boolean"],
+        "categorical_features": CATEGORICAL_CONSTRAINT,
         "device": [str],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -110,6 +112,7 @@ class _BaseMAML(BodyTransformerMixin, BaseMetaLearner):
         n_iter_no_change=10,
         tol=1e-4,
         standardize=True,
+        categorical_features="from_dtype",
         device="cpu",
         batch_size=None,
         random_state=None,
@@ -135,6 +138,7 @@ class _BaseMAML(BodyTransformerMixin, BaseMetaLearner):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.standardize = standardize
+        self.categorical_features = categorical_features
         self.device = device
         self.batch_size = batch_size
         self.random_state = random_state
@@ -175,7 +179,7 @@ class _BaseMAML(BodyTransformerMixin, BaseMetaLearner):
         )
         device = resolve_device(self.device)
         if reset:
-            self._initialize_engine(tasks.n_features, encoded.n_outputs, device)
+            self._initialize_engine(self._n_module_inputs(), encoded.n_outputs, device)
         pool, valid = self._training_pools(tasks, usable, single, encoded, k, q, device)
         iterations_per_epoch = math.ceil(tasks.n_tasks / self.meta_batch_size)
         config = MAMLTrainingConfig(
@@ -336,7 +340,7 @@ class _BaseMAML(BodyTransformerMixin, BaseMetaLearner):
 
     def _n_outputs(self):
         return self.net_.module_.net(
-            torch.zeros(1, self.n_features_in_, device=self._device_of_module())
+            torch.zeros(1, self._n_module_inputs(), device=self._device_of_module())
         ).shape[1]
 
     def _device_of_module(self):
@@ -430,6 +434,7 @@ class MAMLClassifier(
         n_iter_no_change=10,
         tol=1e-4,
         standardize=True,
+        categorical_features="from_dtype",
         device="cpu",
         batch_size=None,
         random_state=None,
@@ -456,6 +461,7 @@ class MAMLClassifier(
             n_iter_no_change=n_iter_no_change,
             tol=tol,
             standardize=standardize,
+            categorical_features=categorical_features,
             device=device,
             batch_size=batch_size,
             random_state=random_state,

@@ -10,7 +10,12 @@ from sktransfer.meta._closed_form_base import BaseClosedForm, ClosedFormClassifi
 from sktransfer.meta._docstrings import CLOSED_FORM_PARAMETERS
 from sktransfer.meta._heads import RidgeMembers
 from sktransfer.meta._targets import MetaRegressorMixin
-from sktransfer.utils._docstrings import DEVICE, MODULE_PARAMETERS, STANDARDIZE
+from sktransfer.utils._docstrings import (
+    CATEGORIES,
+    DEVICE,
+    MODULE_PARAMETERS,
+    STANDARDIZE,
+)
 from sktransfer.utils._sklearn_compat import HasMethods, Interval
 
 
@@ -43,6 +48,7 @@ class _BaseMetaRidge(BaseClosedForm):
         n_iter_no_change=10,
         tol=1e-4,
         standardize=True,
+        categorical_features="from_dtype",
         device="cpu",
         batch_size=None,
         random_state=None,
@@ -65,6 +71,7 @@ class _BaseMetaRidge(BaseClosedForm):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.standardize = standardize
+        self.categorical_features = categorical_features
         self.device = device
         self.batch_size = batch_size
         self.random_state = random_state
@@ -99,10 +106,11 @@ class _BaseMetaRidge(BaseClosedForm):
         else:
             splitter, groups = GroupKFold(n_folds), tasks.task_codes
         method = "predict_proba" if is_classifier(self) else "predict"
+        X = self._expand_categories(tasks.X)
         out = cross_val_predict(
-            clone(base), tasks.X, tasks.y, groups=groups, cv=splitter, method=method
+            clone(base), X, tasks.y, groups=groups, cv=splitter, method=method
         )
-        self.base_estimator_ = clone(base).fit(tasks.X, tasks.y)
+        self.base_estimator_ = clone(base).fit(X, tasks.y)
         if is_classifier(self):
             # cross_val_predict's columns are the sorted labels of y.
             return self._proba_of_classes(out, np.unique(tasks.y))
@@ -113,6 +121,7 @@ class _BaseMetaRidge(BaseClosedForm):
         base = getattr(self, "base_estimator_", None)
         if base is None:
             return None
+        X = self._expand_categories(X)
         if is_classifier(self):
             return self._proba_of_classes(base.predict_proba(X), base.classes_)
         return base.predict(X)
@@ -246,10 +255,13 @@ class MetaRidgeRegressor(MetaRegressorMixin, RegressorMixin, _BaseMetaRidge):
         Meta-iterations run so far.
     base_estimator_ : estimator
         The ``base_estimator`` fitted on every training row.
-    x_mean_, x_scale_ : ndarray of shape (n_features,) or None
-        Mean and standard deviation of each feature over the training rows
-        (the base estimator's predictions are standardised as targets).
-    y_mean_, y_scale_ : ndarray of shape (n_outputs,) or None
+    x_mean_, x_scale_ : ndarray of shape (n_inputs,) or None
+        Mean and standard deviation of each input column (``n_features``
+        with each categorical column one-hot) over the training rows (the
+        base estimator's predictions are standardised as targets).
+"""
+        + CATEGORIES
+        + """    y_mean_, y_scale_ : ndarray of shape (n_outputs,) or None
         Mean and standard deviation of the training targets.
     n_outputs_ : int
         Number of targets.
@@ -375,10 +387,13 @@ class MetaRidgeClassifier(ClosedFormClassifierMixin, _BaseMetaRidge):
         Meta-iterations run so far.
     base_estimator_ : estimator
         The ``base_estimator`` fitted on every training row.
-    x_mean_, x_scale_ : ndarray of shape (n_features,) or None
-        Mean and standard deviation of each feature over the training rows
-        (the base estimator's predictions are standardised as targets).
-    n_features_in_ : int
+    x_mean_, x_scale_ : ndarray of shape (n_inputs,) or None
+        Mean and standard deviation of each input column (``n_features``
+        with each categorical column one-hot) over the training rows (the
+        base estimator's predictions are standardised as targets).
+"""
+        + CATEGORIES
+        + """    n_features_in_ : int
         Number of features seen during `fit`.
     feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during `fit`, when they are all strings.
@@ -425,6 +440,7 @@ class MetaRidgeClassifier(ClosedFormClassifierMixin, _BaseMetaRidge):
         n_iter_no_change=10,
         tol=1e-4,
         standardize=True,
+        categorical_features="from_dtype",
         device="cpu",
         batch_size=None,
         random_state=None,
@@ -448,6 +464,7 @@ class MetaRidgeClassifier(ClosedFormClassifierMixin, _BaseMetaRidge):
             n_iter_no_change=n_iter_no_change,
             tol=tol,
             standardize=standardize,
+            categorical_features=categorical_features,
             device=device,
             batch_size=batch_size,
             random_state=random_state,

@@ -5,7 +5,12 @@ from numbers import Integral
 from sktransfer.meta._closed_form_base import BaseClosedForm, ClosedFormClassifierMixin
 from sktransfer.meta._docstrings import CLOSED_FORM_PARAMETERS
 from sktransfer.meta._heads import ProtoMembers
-from sktransfer.utils._docstrings import DEVICE, MODULE_PARAMETERS, STANDARDIZE
+from sktransfer.utils._docstrings import (
+    CATEGORIES,
+    DEVICE,
+    MODULE_PARAMETERS,
+    STANDARDIZE,
+)
 from sktransfer.utils._sklearn_compat import Interval
 
 
@@ -59,9 +64,12 @@ class ProtoNetClassifier(ClosedFormClassifierMixin, BaseClosedForm):
         The skorch engine that ran meta-training.
     n_iter_ : int
         Meta-iterations run so far.
-    x_mean_, x_scale_ : ndarray of shape (n_features,) or None
-        Mean and standard deviation of each feature over the training rows.
-    n_features_in_ : int
+    x_mean_, x_scale_ : ndarray of shape (n_inputs,) or None
+        Mean and standard deviation of each input column (``n_features``
+        with each categorical column one-hot) over the training rows.
+"""
+        + CATEGORIES
+        + """    n_features_in_ : int
         Number of features seen during `fit`.
     feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during `fit`, when they are all strings.
@@ -104,6 +112,7 @@ class ProtoNetClassifier(ClosedFormClassifierMixin, BaseClosedForm):
         n_iter_no_change=10,
         tol=1e-4,
         standardize=True,
+        categorical_features="from_dtype",
         device="cpu",
         batch_size=None,
         random_state=None,
@@ -125,6 +134,7 @@ class ProtoNetClassifier(ClosedFormClassifierMixin, BaseClosedForm):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.standardize = standardize
+        self.categorical_features = categorical_features
         self.device = device
         self.batch_size = batch_size
         self.random_state = random_state

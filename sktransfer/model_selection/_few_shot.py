@@ -91,7 +91,9 @@ def tasks_as_seen_by(estimator, tasks):
     each episode.
     """
     path = adaptation_path(estimator)
-    return _as_taskset(tasks, path.transform if path.transformers else None)
+    if not (path.transformers or path.encodes_categories()):
+        return _as_taskset(tasks)
+    return _as_taskset(tasks, path.validated_rows)
 
 
 # The arguments the evaluation helpers share, as `validate_params` checks them.

@@ -171,8 +171,28 @@ def _is_fitted(estimator):
     return True
 
 
-def _prepared_baseline(name, baseline, classifier, train_tasks):
-    """A baseline ready to adapt: wrapped, used as is, or fitted on train_tasks."""
+def _reads_dtypes(baseline):
+    """Whether ``baseline`` finds its categorical columns from the dtypes."""
+    spec = baseline.get_params(deep=False).get("categorical_features")
+    return isinstance(spec, str) and spec == "from_dtype"
+
+
+def _on_codes(baseline, categorical):
+    """``baseline`` (unfitted), or a clone of it that reads the ``categorical``
+    columns (a mask, or None) of the rows as categories: the adapted
+    estimator's codes of its categorical columns (see `tasks_as_seen_by`)."""
+    if categorical is None or not _reads_dtypes(baseline):
+        return baseline
+    return clone(baseline).set_params(categorical_features=categorical)
+
+
+def _prepared_baseline(name, baseline, classifier, train_tasks, categorical):
+    """A baseline ready to adapt: wrapped, used as is, or fitted on train_tasks.
+
+    ``categorical`` is the adapted estimator's mask of categorical columns
+    (or None): the rows hold their codes, which a baseline reads as
+    categories (see `_on_codes`).
+    """
     kind = "classifier" if classifier else "regressor"
     if is_classifier(baseline) != classifier:
         raise ValueError(
@@ -181,10 +201,24 @@ def _prepared_baseline(name, baseline, classifier, train_tasks):
         )
     if not hasattr(baseline, "adapt"):
         wrapper = SupportSetClassifier if classifier else SupportSetRegressor
-        return wrapper(baseline)
+        return _on_codes(wrapper(baseline), categorical)
+    fitted = _is_fitted(baseline)
+    if (
+        fitted
+        and categorical is not None
+        and getattr(baseline, "is_categorical_", None) is not None
+        and _reads_dtypes(baseline)
+    ):
+        raise ValueError(
+            f"Baseline {name!r} ({type(baseline).__name__}) is fitted, and the "
+            "adapted estimator encodes categorical columns: pass the baseline "
+            "unfitted, with train_tasks=, so that it learns from the same "
+            "encoded rows."
+        )
     if isinstance(baseline, (SupportSetClassifier, SupportSetRegressor)):
-        return baseline  # adapts without being fitted
-    if _is_fitted(baseline):
+        # adapts without being fitted
+        return baseline if fitted else _on_codes(baseline, categorical)
+    if fitted:
         return baseline
     if train_tasks is None:
         raise ValueError(
@@ -192,7 +226,7 @@ def _prepared_baseline(name, baseline, classifier, train_tasks):
             "learns from training tasks: pass train_tasks= (the tasks the "
             "adapted estimator was trained on), or fit it first."
         )
-    return clone(baseline).fit(_as_taskset(train_tasks))
+    return clone(_on_codes(baseline, categorical)).fit(_as_taskset(train_tasks))
 
 
 def prepare_baselines(estimator, baselines, train_tasks):
@@ -208,8 +242,9 @@ def prepare_baselines(estimator, baselines, train_tasks):
     if train_tasks is not None:
         train_tasks = tasks_as_seen_by(estimator, train_tasks)
     classifier = is_classifier(estimator)
+    categorical = getattr(adaptation_path(estimator).estimator, "is_categorical_", None)
     return {
-        name: _prepared_baseline(name, baseline, classifier, train_tasks)
+        name: _prepared_baseline(name, baseline, classifier, train_tasks, categorical)
         for name, baseline in baselines.items()
     }
 
@@ -414,7 +449,9 @@ def transfer_report(
     baseline_scores = {}
     for name, baseline in baselines.items():
         try:
-            predictions = predict_episodes(baseline, supports, queries, names)
+            predictions = predict_episodes(
+                baseline, supports, queries, names, encoded=False
+            )
         except ValueError as exc:
             raise ValueError(f"Baseline {name!r} failed: {exc}") from exc
         baseline_scores[name] = per_task(predictions, f"baseline {name!r}")

@@ -17,7 +17,24 @@ DEVICE = """    device : str, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (a GPU if present).
 """
 
-STANDARDIZE = """    standardize : bool, default=True
+CATEGORICAL_FEATURES = """    categorical_features : "from_dtype", array-like or None, \
+            default="from_dtype"
+        Which columns of ``X`` are categorical. ``"from_dtype"``: the
+        ``category``, ``object`` and ``string`` columns of a pandas DataFrame
+        (none of a numpy array), as in scikit-learn's
+        ``HistGradientBoosting*``; an array-like of column names, of column
+        indices or a boolean mask: those columns (of an array too); ``None``:
+        none. Categories are those met in `fit` (or the first `partial_fit`);
+        the model sees each categorical column one-hot, after the numeric
+        columns. A category never met in `fit` is all zeros there, in
+        `adapt`, `predict` and few-shot scoring alike. Missing values are
+        refused: fill them first (for instance with
+        `~sklearn.impute.SimpleImputer` in a `~sklearn.pipeline.Pipeline`,
+        which `sktransfer.adapt` adapts).
+"""
+
+STANDARDIZE = (
+    """    standardize : bool, default=True
         Standardise the features, and a regressor's targets, inside the
         estimator: `fit` (or the first `partial_fit`) stores the mean and
         standard deviation of every column over its training rows (scale 1
@@ -27,14 +44,28 @@ STANDARDIZE = """    standardize : bool, default=True
         user's units; losses in ``history_`` are in standardised units.
         ``False`` gives the network ``X`` and ``y`` as they are.
 """
+    + CATEGORICAL_FEATURES
+)
 
-X_STATISTICS = """    x_mean_ : ndarray of shape (n_features,) or None
-        Mean of each feature over the training rows; None with
-        ``standardize=False``.
-    x_scale_ : ndarray of shape (n_features,) or None
-        Standard deviation of each feature over the training rows, 1 for a
-        constant feature; None with ``standardize=False``.
+CATEGORIES = """    is_categorical_ : ndarray of shape (n_features,) of bool or None
+        Which columns of ``X`` are categorical; None when none is (see
+        ``categorical_features``).
+    categories_ : list of ndarray or None
+        The sorted categories met in `fit` of each categorical column, in
+        column order; None when no column is categorical.
 """
+
+X_STATISTICS = (
+    """    x_mean_ : ndarray of shape (n_inputs,) or None
+        Mean of each of the network's input columns (``n_features`` with
+        each categorical column one-hot) over the training rows; None with
+        ``standardize=False``.
+    x_scale_ : ndarray of shape (n_inputs,) or None
+        Standard deviation of each input column over the training rows, 1 for
+        a constant column; None with ``standardize=False``.
+"""
+    + CATEGORIES
+)
 
 Y_STATISTICS = """    y_mean_ : ndarray of shape (n_outputs,) or None
         Mean of each target column over the training rows; None with

@@ -1,0 +1,417 @@
+"""DataFrames as they are: string and categorical columns in every estimator.
+
+The reference is scikit-learn's own encoding: an estimator given a raw
+DataFrame must predict exactly as the same estimator behind
+``ColumnTransformer([("num", "passthrough", numeric), ("cat",
+OneHotEncoder(handle_unknown="ignore"), categorical)])``, in `fit`, in
+`adapt` with a category never met in `fit`, and in few-shot scoring.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import sklearn
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+import sktransfer
+from sktransfer import (
+    DANNClassifier,
+    DANNRegressor,
+    FineTuneClassifier,
+    FineTuneRegressor,
+    MAMLClassifier,
+    MAMLRegressor,
+    MetaRidgeClassifier,
+    MetaRidgeRegressor,
+    PooledClassifier,
+    PooledRegressor,
+    ProtoNetClassifier,
+    SupportSetClassifier,
+    SupportSetRegressor,
+    few_shot_score,
+    transfer_report,
+)
+
+pd = pytest.importorskip("pandas")
+
+NUMERIC = ["x0", "x1"]
+CATEGORICAL = ["site", "kind"]
+SMALL = dict(hidden_layer_sizes=(8,), random_state=0)
+ESTIMATORS = {
+    "MAMLClassifier": MAMLClassifier(max_iter=10, k_shot=3, **SMALL),
+    "MAMLRegressor": MAMLRegressor(max_iter=10, k_shot=3, **SMALL),
+    "MetaRidgeClassifier": MetaRidgeClassifier(
+        max_iter=10, n_components=2, k_shot=3, early_stopping=False, **SMALL
+    ),
+    "MetaRidgeRegressor": MetaRidgeRegressor(
+        max_iter=10, n_components=2, k_shot=3, early_stopping=False, **SMALL
+    ),
+    "ProtoNetClassifier": ProtoNetClassifier(
+        max_iter=10, n_components=2, k_shot=3, early_stopping=False, **SMALL
+    ),
+    "FineTuneClassifier": FineTuneClassifier(max_iter=3, adapt_max_iter=2, **SMALL),
+    "FineTuneRegressor": FineTuneRegressor(max_iter=3, adapt_max_iter=2, **SMALL),
+    "DANNClassifier": DANNClassifier(max_iter=3, **SMALL),
+    "DANNRegressor": DANNRegressor(max_iter=3, **SMALL),
+    "PooledClassifier": PooledClassifier(cv=3),
+    "PooledRegressor": PooledRegressor(cv=3),
+    "SupportSetClassifier": SupportSetClassifier(),
+    "SupportSetRegressor": SupportSetRegressor(),
+}
+ADAPTING = [name for name in ESTIMATORS if not name.startswith("DANN")]
+
+
+def table(n_tasks=12, n_rows=16, seed=0, sites=("north", "south", "west")):
+    """A raw table: two numeric columns, a string column and a pandas
+    categorical column; the targets depend on both kinds of column."""
+    rng = np.random.RandomState(seed)
+    n = n_tasks * n_rows
+    t = np.repeat(np.arange(n_tasks), n_rows)
+    df = pd.DataFrame(
+        {
+            "x0": rng.normal(size=n),
+            "site": rng.choice(np.array(sites, dtype=object), n),
+            "x1": rng.normal(size=n),
+            "kind": pd.Categorical(rng.choice(["a", "b"], n)),
+        }
+    )
+    y = (
+        df["x0"].to_numpy()
+        + 2.0 * (df["site"] == "north").to_numpy()
+        - (df["kind"] == "b").to_numpy()
+        + 0.5 * rng.normal(size=n_tasks)[t]
+        + 0.1 * rng.normal(size=n)
+    )
+    return df, y, t
+
+
+def targets(name, y):
+    if name.endswith("Classifier"):
+        return (y > np.median(y)).astype(np.int64)
+    return y
+
+
+def reference_pipeline(estimator):
+    """The same estimator behind scikit-learn's encoding of the table."""
+    encode = ColumnTransformer(
+        [
+            ("num", "passthrough", NUMERIC),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
+        ],
+        sparse_threshold=0,
+    )
+    return Pipeline(
+        [("encode", encode), ("model", clone(estimator).set_params(**NO_CATEGORIES))]
+    )
+
+
+NO_CATEGORIES = {"categorical_features": None}
+
+
+def fit(estimator, name, df, y, t):
+    """`fit` as each kind of estimator takes the rows (a pipeline routes the
+    task or domain labels to its last step)."""
+    y = targets(name, y)
+    kwargs = {"task_ids": t}
+    if name.startswith("SupportSet"):
+        kwargs = {}
+    elif name.startswith("DANN"):
+        domain = np.where(t < 8, 1, -1)
+        y = (
+            np.where(domain > 0, y, -1)
+            if name.endswith("Classifier")
+            else np.where(domain > 0, y, np.nan)
+        )
+        kwargs = {"sample_domain": domain}
+    with sklearn.config_context(enable_metadata_routing=True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # short tasks
+            return estimator.fit(df, y, **kwargs)
+
+
+def support_with_unseen(name, seed=1):
+    """A new task's support and query rows; one support row has the site
+    "east", which `fit` never met."""
+    df, y, _ = table(n_tasks=1, n_rows=12, seed=seed)
+    df.loc[0, "site"] = "east"
+    y = targets(name, y)
+    if name.endswith("Classifier"):
+        y[:2] = [0, 1]  # both classes in the support set
+    return df.iloc[:6], y[:6], df.iloc[6:]
+
+
+def outputs(estimator, X):
+    if hasattr(estimator, "predict_proba"):
+        return estimator.predict_proba(X)
+    return estimator.predict(X)
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_raw_frame_fits_adapts_and_predicts_as_the_encoded_pipeline(name):
+    """Every estimator takes the raw table and predicts what the same
+    estimator behind OneHotEncoder predicts, before and after `adapt` with a
+    category never met in `fit`."""
+    df, y, t = table()
+    est = fit(clone(ESTIMATORS[name]), name, df, y, t)
+    ref = fit(reference_pipeline(ESTIMATORS[name]), name, df, y, t)
+
+    assert est.feature_names_in_.tolist() == list(df.columns)
+    assert est.n_features_in_ == 4
+    assert est.is_categorical_.tolist() == [False, True, False, True]
+    assert [c.tolist() for c in est.categories_] == [
+        ["north", "south", "west"],
+        ["a", "b"],
+    ]
+    X_s, y_s, X_q = support_with_unseen(name)
+    np.testing.assert_allclose(outputs(est, X_q), outputs(ref, X_q), atol=1e-6)
+    if name in ADAPTING:
+        est.adapt(X_s, y_s)
+        sktransfer.adapt(ref, X_s, y_s)
+        assert np.isfinite(outputs(est, X_q)).all()
+        np.testing.assert_allclose(outputs(est, X_q), outputs(ref, X_q), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["MetaRidgeRegressor", "FineTuneClassifier"])
+def test_an_unseen_category_is_all_zeros(name):
+    """A row whose site `fit` never met is predicted as the row with no site:
+    its one-hot block all zeros."""
+    df, y, t = table()
+    est = fit(clone(ESTIMATORS[name]), name, df, y, t)
+    X_s, y_s, X_q = support_with_unseen(name)
+    est.adapt(X_s, y_s)
+    unseen = X_q.assign(site="east")
+    other = X_q.assign(site="nowhere")
+    known = X_q.assign(site="north")
+    np.testing.assert_array_equal(outputs(est, unseen), outputs(est, other))
+    assert not np.allclose(outputs(est, unseen), outputs(est, known))
+
+
+def test_the_network_sees_one_hot_columns_after_the_numeric_ones():
+    est = fit(clone(ESTIMATORS["MAMLRegressor"]), "MAMLRegressor", *table())
+    # 2 numeric columns, 3 sites and 2 kinds.
+    assert est.module_[0].in_features == 7
+    assert est.x_mean_.shape == (7,)
+    X = est._validate_inference_X(table(n_tasks=1, n_rows=3, seed=2)[0])
+    assert X.shape == (3, 4)
+    expanded = est._expand_categories(X)
+    assert expanded.shape == (3, 7)
+    np.testing.assert_array_equal(expanded[:, 2:5].sum(1), 1)
+    np.testing.assert_array_equal(expanded[:, 5:].sum(1), 1)
+
+
+def test_task_list_of_frames_equals_the_flat_form():
+    """Categories come from all tasks of a list, as from the flat table: a
+    site that only the last task has is known."""
+    df, y, t = table()
+    df.loc[t == 11, "site"] = "harbour"
+    flat = fit(clone(ESTIMATORS["MetaRidgeRegressor"]), "MetaRidgeRegressor", df, y, t)
+    pairs = [(df[t == i], y[t == i]) for i in range(12)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        listed = clone(ESTIMATORS["MetaRidgeRegressor"]).fit(pairs)
+    assert "harbour" in listed.categories_[0].tolist()
+    X_q = table(n_tasks=1, seed=3)[0]
+    np.testing.assert_allclose(listed.predict(X_q), flat.predict(X_q))
+
+
+@pytest.mark.parametrize("spec", [[1, 3], ["site", "kind"], [False, True, False, True]])
+def test_explicit_categorical_features_name_the_same_columns(spec):
+    df, y, t = table()
+    by_dtype = fit(clone(ESTIMATORS["PooledRegressor"]), "PooledRegressor", df, y, t)
+    explicit = fit(
+        clone(ESTIMATORS["PooledRegressor"]).set_params(categorical_features=spec),
+        "PooledRegressor",
+        df,
+        y,
+        t,
+    )
+    X_q = table(n_tasks=1, seed=3)[0]
+    np.testing.assert_allclose(explicit.predict(X_q), by_dtype.predict(X_q))
+
+
+def test_integer_codes_in_an_array_are_categories_when_named():
+    """``categorical_features`` by index reads the codes of a numpy array as
+    categories: the same predictions as the table with that column as a
+    string."""
+    df, y, t = table()
+    codes = {"north": 0, "south": 1, "west": 2}
+    X = np.c_[df["x0"], df["site"].map(codes), df["x1"]]
+    est = clone(ESTIMATORS["PooledRegressor"]).set_params(categorical_features=[1])
+    est.fit(X, y, task_ids=t)
+    assert [c.tolist() for c in est.categories_] == [[0.0, 1.0, 2.0]]
+    ref = fit(
+        clone(ESTIMATORS["PooledRegressor"]),
+        "PooledRegressor",
+        df[["x0", "site", "x1"]],
+        y,
+        t,
+    )
+    new = table(n_tasks=1, seed=3)[0]
+    X_new = np.c_[new["x0"], new["site"].map(codes), new["x1"]]
+    np.testing.assert_allclose(
+        est.predict(X_new), ref.predict(new[["x0", "site", "x1"]])
+    )
+
+
+def test_without_categorical_features_strings_are_refused():
+    df, y, t = table()
+    est = clone(ESTIMATORS["PooledRegressor"]).set_params(categorical_features=None)
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        est.fit(df, y, task_ids=t)
+
+
+@pytest.mark.parametrize("name", ["MAMLClassifier", "MetaRidgeRegressor"])
+@pytest.mark.parametrize("when", ["fit", "adapt", "predict"])
+def test_missing_categories_are_refused_pointing_to_an_imputer(name, when):
+    df, y, t = table()
+    est = clone(ESTIMATORS[name])
+    X_s, y_s, X_q = support_with_unseen(name)
+    bad = {"fit": df, "adapt": X_s, "predict": X_q}[when].copy()
+    bad.iloc[1, bad.columns.get_loc("site")] = None
+    if when == "fit":
+        with pytest.raises(ValueError, match="'site' has 1 missing.*SimpleImputer"):
+            fit(est, name, bad, y, t)
+        assert not hasattr(est, "n_features_in_")
+        return
+    fit(est, name, df, y, t)
+    before = outputs(est, X_q)
+    with pytest.raises(ValueError, match="'site' has 1 missing.*SimpleImputer"):
+        if when == "adapt":
+            est.adapt(bad, y_s)
+        else:
+            est.predict(bad)
+    np.testing.assert_array_equal(outputs(est, X_q), before)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (["site", "colour"], "names \\['colour'\\], which are not columns"),
+        ([7], "column index 7"),
+        ([True, False], "boolean mask of 2 entries, but X has 4 columns"),
+        ([0.5], "got dtype float64"),
+    ],
+)
+def test_bad_categorical_features_are_refused_before_training(spec, message):
+    df, y, t = table()
+    est = clone(ESTIMATORS["MAMLRegressor"]).set_params(categorical_features=spec)
+    with pytest.raises((ValueError, TypeError), match=message):
+        est.fit(df, y, task_ids=t)
+    assert not hasattr(est, "net_")
+
+
+def test_a_column_of_mixed_types_is_refused_by_name():
+    df, y, t = table()
+    df["site"] = df["site"].astype(object)
+    df.loc[3, "site"] = 7
+    with pytest.raises(TypeError, match="'site' mixes values of types"):
+        clone(ESTIMATORS["PooledRegressor"]).fit(df, y, task_ids=t)
+
+
+def test_refitting_on_numbers_forgets_the_categories():
+    df, y, t = table()
+    est = fit(clone(ESTIMATORS["FineTuneRegressor"]), "FineTuneRegressor", df, y, t)
+    est.fit(df[NUMERIC], y, task_ids=t)
+    assert est.is_categorical_ is None and est.categories_ is None
+    assert est.module_[0].in_features == 2
+
+
+@pytest.mark.parametrize("name", ["MetaRidgeClassifier", "FineTuneRegressor"])
+def test_few_shot_score_and_transfer_report_take_the_raw_table(name):
+    """The evaluation helpers take the raw new tasks and score exactly what
+    they score through the encoding pipeline, baselines included."""
+    df, y, t = table(n_tasks=16)
+    train = t < 12
+    est = fit(clone(ESTIMATORS[name]), name, df[train], y[train], t[train])
+    ref = fit(reference_pipeline(ESTIMATORS[name]), name, df[train], y[train], t[train])
+    new = df[~train].copy()
+    new.iloc[0, new.columns.get_loc("site")] = "east"
+    tasks = (new, targets(name, y[~train]), t[~train])
+    train_tasks = (df[train], targets(name, y[train]), t[train])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no feature-name warnings
+        warnings.simplefilter("ignore", sktransfer.NegativeTransferWarning)
+        got = few_shot_score(est, tasks, k_shot=3, random_state=0)
+        report = transfer_report(
+            est, tasks, k_shot=3, train_tasks=train_tasks, random_state=0
+        )
+    expected = few_shot_score(ref, tasks, k_shot=3, random_state=0)
+    np.testing.assert_allclose(got.per_task, expected.per_task, atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sktransfer.NegativeTransferWarning)
+        ref_report = transfer_report(
+            ref, tasks, k_shot=3, train_tasks=train_tasks, random_state=0
+        )
+    np.testing.assert_allclose(report.adapted, ref_report.adapted, atol=1e-6)
+    for baseline in ref_report.baselines:
+        np.testing.assert_allclose(
+            report.baselines[baseline], ref_report.baselines[baseline], atol=1e-6
+        )
+
+
+def test_score_with_task_ids_takes_the_raw_table():
+    name = "MetaRidgeRegressor"
+    df, y, t = table(n_tasks=16)
+    train = t < 12
+    est = fit(clone(ESTIMATORS[name]), name, df[train], y[train], t[train])
+    ref = fit(reference_pipeline(ESTIMATORS[name]), name, df[train], y[train], t[train])
+    got = est.score(df[~train], y[~train], task_ids=t[~train])
+    with sklearn.config_context(enable_metadata_routing=True):
+        expected = ref.score(df[~train], y[~train], task_ids=t[~train])
+    assert got == pytest.approx(expected, abs=1e-9)
+
+
+def test_save_and_load_keep_the_categories(tmp_path):
+    pytest.importorskip("safetensors")
+    name = "MetaRidgeClassifier"
+    df, y, t = table()
+    est = fit(clone(ESTIMATORS[name]), name, df, y, t)
+    path = tmp_path / "model.skt"
+    sktransfer.save(est, path)
+    loaded = sktransfer.load(path, trusted=sktransfer.get_untrusted_types(path))
+    X_s, y_s, X_q = support_with_unseen(name)
+    np.testing.assert_array_equal(
+        loaded.adapt(X_s, y_s).predict_proba(X_q),
+        est.adapt(X_s, y_s).predict_proba(X_q),
+    )
+    assert [c.tolist() for c in loaded.categories_] == [
+        c.tolist() for c in est.categories_
+    ]
+
+
+def test_few_shot_curve_takes_the_raw_table():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    name = "MetaRidgeRegressor"
+    df, y, t = table(n_tasks=16)
+    train = t < 12
+    est = fit(clone(ESTIMATORS[name]), name, df[train], y[train], t[train])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no feature-name warnings
+        display = sktransfer.FewShotCurveDisplay.from_estimator(
+            est,
+            (df[~train], y[~train], t[~train]),
+            k_shots=[1, 3],
+            train_tasks=(df[train], y[train], t[train]),
+            random_state=0,
+        )
+    assert set(display.baseline_scores) == {
+        "support set only",
+        "pooled",
+        "pooled + shrunk offset",
+    }
+    assert np.isfinite(display.scores).all()
+
+
+def test_dann_per_domain_statistics_refuse_categorical_columns():
+    df, y, t = table()
+    est = clone(ESTIMATORS["DANNRegressor"]).set_params(standardize_per_domain=True)
+    with pytest.raises(ValueError, match="per_domain=True works on numeric"):
+        fit(est, "DANNRegressor", df, y, t)
+    assert not hasattr(est, "module_")
