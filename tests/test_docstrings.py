@@ -8,6 +8,7 @@ import pytest
 
 import sktransfer
 from sktransfer.utils.discovery import all_estimators
+from tests._marks import slow_only
 
 # numpydoc is in the dev extra; without it these checks are skipped, not the
 # whole collection aborted.
@@ -66,7 +67,17 @@ MODULES = sorted(
 )
 
 
-@pytest.mark.parametrize("module", MODULES)
+@pytest.mark.parametrize(
+    "module",
+    slow_only(
+        MODULES,
+        "sktransfer._adapt",
+        "sktransfer._persistence",
+        "sktransfer.baselines._pooled",
+        "sktransfer.meta._metaridge",
+        "sktransfer.model_selection._display",
+    ),
+)
 def test_examples_run(module):
     result = doctest.testmod(
         importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE

@@ -32,6 +32,7 @@ from sktransfer import (
     ProtoNetClassifier,
 )
 from tests._fingerprint import fitted_state
+from tests._marks import slow_except
 
 EXAMPLES = int(os.environ.get("SKTRANSFER_PROPERTY_EXAMPLES", "30"))
 SETTINGS = settings(
@@ -176,7 +177,10 @@ def _quietly(call, *args, **kwargs):
 # -- property 1 ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize(
+    "name",
+    slow_except(FAMILIES, "FineTuneClassifier", "MAMLRegressor", "ProtoNetClassifier"),
+)
 def test_random_tasks_end_in_a_clear_refusal_or_finite_predictions(name):
     cls, base = FAMILIES[name]
 
@@ -225,7 +229,7 @@ def fitted():
     return out
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("name", slow_except(FAMILIES, "MAMLClassifier"))
 def test_a_call_that_raises_leaves_the_estimator_bit_identical(name, fitted):
     @SETTINGS
     @given(

@@ -43,6 +43,7 @@ from sktransfer.datasets import (
     make_related_classification_tasks,
     make_related_regression_tasks,
 )
+from tests._marks import slow_except
 
 SECONDS = float(os.environ.get("SKTRANSFER_ROBUSTNESS_SECONDS", "1.0"))
 TRIALS = int(os.environ.get("SKTRANSFER_ROBUSTNESS_TRIALS", "3"))
@@ -139,7 +140,7 @@ def _same(a, b):
     return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("name", slow_except(FAMILIES, "MAMLRegressor"))
 def test_threads_predict_and_adapt_as_serial_calls(name, record_property):
     est, train, supports, X_query = _fitted(name)
     expected = [_outputs(est.adapt(*support), X_query) for support in supports]
@@ -424,7 +425,9 @@ def _trials(name, call, make_exc, seed):
 
 
 @pytest.mark.parametrize("call", CALLS)
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize(
+    "name", slow_except(FAMILIES, "MAMLClassifier", "MAMLRegressor")
+)
 def test_failing_call_leaves_estimator_bit_identical(name, call):
     _trials(name, call, lambda: RuntimeError("injected"), seed=0)
 
@@ -440,7 +443,9 @@ def ctrl_c_raises():
 
 
 @pytest.mark.parametrize("call", CALLS)
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize(
+    "name", slow_except(FAMILIES, "MAMLClassifier", "MAMLRegressor")
+)
 def test_ctrl_c_raises_keyboard_interrupt_with_state_intact(name, call, ctrl_c_raises):
     _trials(name, call, lambda: CTRL_C, seed=1)
 

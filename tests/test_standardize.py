@@ -23,6 +23,7 @@ from sktransfer import (
     few_shot_score,
 )
 from sktransfer.datasets import make_related_classification_tasks
+from tests._marks import slow_only
 
 META = dict(hidden_layer_sizes=(16,), max_iter=40, meta_lr=0.01, random_state=0)
 TUNE = dict(
@@ -42,6 +43,8 @@ ESTIMATORS = {
 }
 REGRESSORS = [name for name, est in ESTIMATORS.items() if is_regressor(est)]
 CLASSIFIERS = [name for name in ESTIMATORS if name not in REGRESSORS]
+# The fine-tuners take 0.2-0.4 s a test here: slow where MAML runs routinely.
+SLOW = ("FineTuneRegressor", "FineTuneRegressor-es", "FineTuneClassifier")
 EPISODIC = MAMLClassifier(n_way=2, k_shot=3, n_adapt_steps=5, **META)
 _STATISTICS = ("x_mean_", "x_scale_", "y_mean_", "y_scale_")
 
@@ -90,7 +93,9 @@ def _few_shot(est, X, y, t):
 
 # -- equivariance --------------------------------------------------------------
 @pytest.mark.parametrize("n_outputs", [1, 2])
-@pytest.mark.parametrize("name", REGRESSORS)
+@pytest.mark.parametrize(
+    "name", slow_only(REGRESSORS, "FineTuneRegressor", "FineTuneRegressor-es")
+)
 def test_regressors_predict_in_the_users_units(name, n_outputs):
     X, y, t = _regression_tasks(n_outputs)
     train, new = t < 10, t >= 10
@@ -124,7 +129,10 @@ def test_regressors_predict_in_the_users_units(name, n_outputs):
     )
 
 
-@pytest.mark.parametrize("name", [*CLASSIFIERS, "MAMLClassifier-episodic"])
+@pytest.mark.parametrize(
+    "name",
+    slow_only([*CLASSIFIERS, "MAMLClassifier-episodic"], "FineTuneClassifier"),
+)
 def test_classifiers_do_not_depend_on_feature_units(name):
     X, y, t = _classification_tasks()
     train, new = t < 6, t >= 6
@@ -150,7 +158,7 @@ def test_classifiers_do_not_depend_on_feature_units(name):
 
 
 # -- the statistics ---------------------------------------------------------------
-@pytest.mark.parametrize("name", ESTIMATORS)
+@pytest.mark.parametrize("name", slow_only(ESTIMATORS, *SLOW))
 def test_statistics_are_those_of_the_training_rows(name):
     classifier = name in CLASSIFIERS
     X, y, t = _classification_tasks() if classifier else _regression_tasks(2)
@@ -182,7 +190,7 @@ def test_statistics_are_those_of_the_training_rows(name):
     np.testing.assert_allclose(est.x_scale_, X.std(axis=0), rtol=1e-12)
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
+@pytest.mark.parametrize("name", slow_only(ESTIMATORS, *SLOW))
 def test_constant_columns_do_not_give_nan(name):
     classifier = name in CLASSIFIERS
     X, y, t = _classification_tasks() if classifier else _regression_tasks()
@@ -203,7 +211,7 @@ def test_constant_columns_do_not_give_nan(name):
         np.testing.assert_allclose(est.predict(X), 3e5, rtol=1e-3)
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
+@pytest.mark.parametrize("name", slow_only(ESTIMATORS, *SLOW))
 def test_pickle_keeps_the_statistics(name):
     classifier = name in CLASSIFIERS
     X, y, t = _classification_tasks() if classifier else _regression_tasks()
@@ -220,7 +228,7 @@ def test_pickle_keeps_the_statistics(name):
 
 
 # -- standardize=False ------------------------------------------------------------
-@pytest.mark.parametrize("name", ESTIMATORS)
+@pytest.mark.parametrize("name", slow_only(ESTIMATORS, *SLOW))
 def test_standardize_false_gives_the_network_the_data_as_they_are(name):
     classifier = name in CLASSIFIERS
     X, y, t = _classification_tasks() if classifier else _regression_tasks()
@@ -244,6 +252,7 @@ def test_standardize_false_gives_the_network_the_data_as_they_are(name):
     )
 
 
+@pytest.mark.slow
 def test_fresh_regression_head_learns_new_targets_in_their_own_units():
     # A head for two outputs when the source had one: there are no training
     # statistics for them, so adapt standardises them with the target set's.
@@ -265,7 +274,7 @@ def test_fresh_regression_head_learns_new_targets_in_their_own_units():
     assert est.predict(X[:2]).shape == (2,)
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
+@pytest.mark.parametrize("name", slow_only(ESTIMATORS, *SLOW))
 def test_equal_to_the_network_on_data_standardised_by_hand(name):
     # The reference: standardize=False on data transformed by hand with the
     # training statistics, the support sets too (never with their own).

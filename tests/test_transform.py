@@ -8,7 +8,6 @@ rows, in float64.
 import copy
 
 import numpy as np
-import pandas as pd
 import pytest
 import sklearn
 import torch
@@ -38,6 +37,7 @@ from sktransfer import (
     ProtoNetClassifier,
 )
 from sktransfer.datasets import make_related_classification_tasks
+from tests._marks import slow_except, slow_only
 
 MAML = dict(hidden_layer_sizes=(8, 6), max_iter=20, meta_lr=0.01, random_state=0)
 FINETUNE = dict(hidden_layer_sizes=(8, 6), max_iter=10, lr=0.01, random_state=0)
@@ -270,8 +270,9 @@ def test_module_whose_output_layer_is_not_last_is_refused():
 
 
 # -- names, forms, refusals ---------------------------------------------------------
-@pytest.mark.parametrize("cls", ALL)
+@pytest.mark.parametrize("cls", slow_only(ALL, MetaRidgeClassifier, MetaRidgeRegressor))
 def test_feature_names_and_pandas_output(cls):
+    pd = pytest.importorskip("pandas")  # in the dev extra
     est, X, _, _ = _fit(cls)
     names = est.get_feature_names_out()
     width = est.transform(X[:3]).shape[1]
@@ -329,7 +330,10 @@ def _weights(est):
     return {k: v.detach().clone() for k, v in est.module_.state_dict().items()}
 
 
-@pytest.mark.parametrize("cls", [FineTuneClassifier, ProtoNetClassifier])
+@pytest.mark.parametrize(
+    "cls",
+    [FineTuneClassifier, pytest.param(ProtoNetClassifier, marks=pytest.mark.slow)],
+)
 def test_frozen_estimator_in_a_pipeline_is_not_refitted(cls):
     est, X, y, t = _fit(cls)
     weights = _weights(est)
@@ -360,6 +364,11 @@ def test_frozen_estimator_in_a_pipeline_is_not_refitted(cls):
         check_global_output_transform_pandas,
     ],
 )
-@pytest.mark.parametrize("cls", [MAMLRegressor, FineTuneClassifier, ProtoNetClassifier])
+@pytest.mark.parametrize(
+    "cls",
+    slow_except(
+        [MAMLRegressor, FineTuneClassifier, ProtoNetClassifier], FineTuneClassifier
+    ),
+)
 def test_sklearn_output_checks(cls, check):
     check(cls.__name__, cls(**FAST[cls]))

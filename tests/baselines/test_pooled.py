@@ -147,6 +147,7 @@ def shifted():
     return est, X, y, t
 
 
+@pytest.mark.slow
 def test_classifier_shift_variance_is_recovered_and_shrinkage_wins(shifted):
     est = shifted[0]
     assert est.offset_var_ == pytest.approx(1.0, abs=0.3)  # measured 0.81-0.93

@@ -182,6 +182,7 @@ def test_transform_is_the_feature_extractor_output():
 
 
 def test_save_and_load_without_pickle_predicts_the_same(tmp_path):
+    pytest.importorskip("safetensors")  # sktransfer.save; in the dev extra
     X, y, domain, Xt, _ = moons(50, 50)
     est = DANNRegressor(**FAST).fit(*shifted_regression(30)[:2])
     clf = DANNClassifier(**FAST).fit(X, y, sample_domain=domain)
@@ -257,6 +258,7 @@ def test_importance_weighting_tracks_the_target_score_under_covariate_shift():
     assert abs(weighted - target) < abs(plain - target) / 2
 
 
+@pytest.mark.slow
 def test_sample_domain_is_routed_through_pipeline_and_grid_search():
     X, y, domain, Xt, yt = moons(60, 60)
     pipe = make_pipeline(StandardScaler(), DANNClassifier(**FAST))
@@ -302,6 +304,7 @@ def source_only_accuracy(X, y, domain, Xt, yt, seed, **params):
     return est.score(Xt, yt)
 
 
+@pytest.mark.slow
 def test_per_domain_dann_beats_source_only_on_rotated_moons():
     # Moons rotated by 70 degrees: the same network trained on the source rows
     # alone against DANN with per-domain statistics, mean target accuracy over
@@ -318,6 +321,7 @@ def test_per_domain_dann_beats_source_only_on_rotated_moons():
     assert np.mean(dann) >= np.mean(source_only) + 0.05
 
 
+@pytest.mark.slow
 def test_per_domain_dann_beats_source_only_on_translated_moons():
     # Moons translated by (1.0, 0.8): the source-only network falls to about
     # 0.8 target accuracy. DANN with per-domain standardisation (then

@@ -25,6 +25,7 @@ def _fitted(cls):
     return est.fit(X, y, sample_domain=domain), Xt
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", [DANNClassifier, DANNRegressor])
 def test_threads_predict_and_transform_as_serial_calls(cls):
     est, X = _fitted(cls)

@@ -142,6 +142,7 @@ def test_early_stopping_on_held_out_target_rows(pretrained, source_target):
 
 
 # -- transfer ---------------------------------------------------------------
+@pytest.mark.slow
 def test_fine_tuning_transfers_and_the_advantage_shrinks_with_data(
     pretrained, source_target
 ):
@@ -202,6 +203,7 @@ def test_partial_fit_is_one_epoch_with_classes_on_first_call(source_target):
         est.partial_fit(X[:5], np.full(5, 7))
 
 
+@pytest.mark.slow
 def test_reproducible_and_leaves_global_rng_alone(source_target):
     X, y, _, targets = source_target
     state = torch.random.get_rng_state()
@@ -247,6 +249,7 @@ def test_pretrained_module_adapts_without_fit(pretrained, source_target):
     assert three.module_[2].out_features == 3
 
 
+@pytest.mark.slow
 def test_regressor_adapts_and_replaces_head_for_new_outputs():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, 4))

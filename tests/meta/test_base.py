@@ -20,6 +20,7 @@ from sktransfer import (
 )
 from sktransfer.datasets import make_related_classification_tasks
 from sktransfer.exceptions import SingleTaskWarning
+from tests._marks import slow_only
 
 SMALL = dict(hidden_layer_sizes=(8,), random_state=0)
 CLOSED_FORM = dict(n_components=2, max_iter=50, **SMALL)
@@ -51,7 +52,11 @@ def ids(estimator):
     return type(estimator).__name__
 
 
-@pytest.mark.parametrize("estimator", META_LEARNERS, ids=ids)
+@pytest.mark.parametrize(
+    "estimator",
+    slow_only(META_LEARNERS, "MetaRidgeClassifier", "MetaRidgeRegressor", key=ids),
+    ids=ids,
+)
 def test_meta_learning_one_task_warns_once_and_says_how(estimator, tasks):
     X, y, t = tasks
     est = clone(estimator)

@@ -332,7 +332,7 @@ def assert_grads_close(grads_a, grads_b, atol):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n_steps", [1, 3])
+@pytest.mark.parametrize("n_steps", [1, pytest.param(3, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("task", ["regression", "classification"])
 @pytest.mark.parametrize("kind", ["mlp", "wrapped", "resnorm"])

@@ -30,6 +30,9 @@ from sktransfer.datasets import (
 )
 from sktransfer.nn import MLP
 
+# Each test meta-trains to a learning target (2-5 s): the whole module is slow.
+pytestmark = pytest.mark.slow
+
 SEED = 0
 N_NEW_TASKS = 20
 

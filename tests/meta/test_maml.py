@@ -3,7 +3,6 @@
 import pickle
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
@@ -52,6 +51,7 @@ def test_plain_fit_is_one_task_and_shrinks_to_small_data():
 
 
 def test_pandas_feature_names_are_kept_and_checked():
+    pd = pytest.importorskip("pandas")  # in the dev extra
     X, y, t = make_related_classification_tasks(
         n_tasks=6, n_samples=40, n_features=3, random_state=0
     )
@@ -432,6 +432,7 @@ def test_learned_update_rule_is_meta_learned_and_used_by_adapt(sinusoids):
 
 
 def test_learned_update_rule_pickles_saves_and_clones(sinusoids, tmp_path):
+    pytest.importorskip("safetensors")  # sktransfer.save; in the dev extra
     X, y, t = sinusoids
     est = MAMLRegressor(learn_inner_lr="lstm", **FAST).fit(X, y, task_ids=t)
     est.adapt(X[:5], y[:5])
@@ -465,6 +466,7 @@ _LSTM_CHECKED = [
 ]
 
 
+@pytest.mark.slow
 @parametrize_with_checks(_LSTM_CHECKED)
 def test_learned_update_rule_passes_sklearn_checks(estimator, check):
     check(estimator)

@@ -12,7 +12,6 @@ import pickle
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 import sklearn
 import torch
@@ -105,7 +104,9 @@ def linear_family():
 
 
 # -- the three task forms, names, seeds ---------------------------------------------
-@pytest.mark.parametrize("estimator", ["regressor", "classifier"])
+@pytest.mark.parametrize(
+    "estimator", ["regressor", pytest.param("classifier", marks=pytest.mark.slow)]
+)
 def test_three_task_forms_give_identical_predictions(estimator, sinusoids, class_tasks):
     if estimator == "regressor":
         X, y, t = sinusoids
@@ -126,6 +127,7 @@ def test_three_task_forms_give_identical_predictions(estimator, sinusoids, class
 
 
 def test_pandas_feature_names_are_kept_and_checked(class_tasks):
+    pd = pytest.importorskip("pandas")  # in the dev extra
     X, y, t = class_tasks
     frame = pd.DataFrame(X, columns=["age", "dose", "weight", "height"])
     est = MetaRidgeClassifier(k_shot=3, **FAST).fit(frame, y, task_ids=t)
@@ -144,6 +146,7 @@ def test_pandas_feature_names_are_kept_and_checked(class_tasks):
     )
 
 
+@pytest.mark.slow
 def test_random_state_is_bit_identical_and_leaves_global_rng_alone(sinusoids):
     X, y, t = sinusoids
     torch_state = torch.random.get_rng_state()
@@ -220,6 +223,7 @@ def test_regressor_learns_a_prior_over_intercepts_and_slopes(linear_family):
     assert est.module_ is None
 
 
+@pytest.mark.slow
 def test_regressor_learns_features_of_sinusoids():
     # 5 support rows; seeds 0, 1, 2: adapted 0.18 / 0.16 / 0.29, prior
     # 2.2 / 2.2 / 2.1, support-only Ridge 4.0; the learned kind takes weight
@@ -273,6 +277,7 @@ def test_predictive_std_is_roughly_calibrated(linear_family):
     assert 0.88 < np.mean(within_2) < 0.99
 
 
+@pytest.mark.slow
 def test_episodic_classifier_beats_nearest_centroid():
     # 3-way 2-shot on new tasks; seeds 0, 1, 2: 0.91 / 0.89 / 0.89 against
     # 0.53 for NearestCentroid on the raw features.
@@ -297,6 +302,7 @@ def test_episodic_classifier_beats_nearest_centroid():
     assert np.mean(adapted) > np.mean(centroid) + 0.2
 
 
+@pytest.mark.slow
 def test_shared_space_adapt_shifts_predictions_toward_support_labels(class_tasks):
     X, y, t = class_tasks
     est = MetaRidgeClassifier(
@@ -381,6 +387,7 @@ def test_fold_members_never_train_on_their_held_out_tasks(sinusoids):
 
 
 # -- early stopping ----------------------------------------------------------------
+@pytest.mark.slow
 def test_early_stopping_records_validation_and_stops(sinusoids):
     X, y, t = sinusoids
     est = MetaRidgeRegressor(
@@ -433,6 +440,7 @@ def test_early_stopping_errors_and_single_task_warnings():
 
 
 # -- partial_fit -----------------------------------------------------------------
+@pytest.mark.slow
 def test_partial_fit_initialises_then_goes_on(sinusoids):
     X, y, t = sinusoids
     est = MetaRidgeRegressor(k_shot=5, **FAST)
@@ -662,6 +670,7 @@ def test_pickling_leaves_the_estimator_untouched(sinusoids):
 
 
 # -- model selection with metadata routing -------------------------------------------
+@pytest.mark.slow
 def test_grid_search_routes_task_ids_to_fit_and_score(sinusoids):
     X, y, t = sinusoids
     est = MetaRidgeRegressor(k_shot=5, early_stopping=False, **FAST)

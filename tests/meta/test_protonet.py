@@ -12,7 +12,6 @@ import pickle
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 import sklearn
 import torch
@@ -85,6 +84,7 @@ def test_three_task_forms_give_identical_predictions(n_way, episodic):
 
 
 def test_pandas_feature_names_are_kept(episodic):
+    pd = pytest.importorskip("pandas")  # in the dev extra
     X, y, t = episodic
     columns = [f"f{i}" for i in range(X.shape[1])]
     frame = pd.DataFrame(X, columns=columns)
@@ -119,6 +119,7 @@ def test_random_state_is_bit_identical_and_leaves_global_rng_alone(episodic):
 
 
 # -- learning ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_episodic_protonet_beats_nearest_centroid():
     # 3-way 2-shot on new tasks; seeds 0, 1, 2: 0.92 / 0.93 / 0.92 against
     # 0.53 for NearestCentroid on the raw features.

@@ -10,7 +10,6 @@ import copy
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 import sklearn
 from sklearn.base import clone
@@ -46,6 +45,7 @@ from sktransfer.datasets import (
 )
 from sktransfer.exceptions import NegativeTransferWarning
 from sktransfer.model_selection._few_shot import draw_episodes
+from tests._marks import slow_except
 
 NUMERIC = ["x0", "x1", "x2"]
 SITES = np.array(["north", "south", "west"])
@@ -97,6 +97,7 @@ def routing():
 
 def frame(X, t, sites=SITES):
     """Numeric columns and a string site column, as a raw table has them."""
+    pd = pytest.importorskip("pandas")  # in the dev extra
     df = pd.DataFrame(X, columns=NUMERIC)
     df["site"] = sites[t % len(sites)]
     return df
@@ -117,7 +118,9 @@ def make_data(classification, new):
     return X[rows], y[rows], t[rows]
 
 
-@pytest.fixture(scope="module", params=list(FAMILIES))
+@pytest.fixture(
+    scope="module", params=slow_except(FAMILIES, "MAMLClassifier", "MAMLRegressor")
+)
 def fitted(request):
     """A family meta-trained behind a ColumnTransformer, with train and new tasks."""
     name = request.param
@@ -259,6 +262,7 @@ def test_fitted_search_adapts_its_best_estimator(fitted):
     )
 
 
+@pytest.mark.slow
 def test_wrappers_of_every_kind_nest():
     # A search over a pipeline whose last step transforms the target.
     X, y, t = make_data(classification=False, new=False)
@@ -360,7 +364,9 @@ def test_few_shot_score_and_transfer_report_accept_a_pipeline(fitted):
     np.testing.assert_array_equal(report.adapted, result.per_task)
 
 
-@pytest.mark.parametrize("classification", [True, False])
+@pytest.mark.parametrize(
+    "classification", [pytest.param(True, marks=pytest.mark.slow), False]
+)
 def test_transfer_report_fits_the_pooled_baselines_on_transformed_rows(
     classification,
 ):

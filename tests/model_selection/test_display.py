@@ -88,6 +88,7 @@ def test_few_shot_curve_plots_the_scores_of_transfer_report(regression):
     assert len(display.reports) == len(K_SHOTS)
 
 
+@pytest.mark.slow
 def test_few_shot_curve_of_a_pipeline_classifier_and_plot_on_new_axes():
     X, y, t = make_related_classification_tasks(
         n_tasks=26, n_samples=40, n_features=4, random_state=0

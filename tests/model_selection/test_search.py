@@ -8,7 +8,6 @@ a context in every test, never globally.
 """
 
 import numpy as np
-import pandas as pd
 import pytest
 import sklearn
 from joblib import parallel_backend
@@ -67,6 +66,7 @@ def scores_by_param(search, name):
 @pytest.fixture(scope="module")
 def tasks():
     """20 tasks of 40 rows as a DataFrame: 4 numeric columns and a site."""
+    pd = pytest.importorskip("pandas")  # in the dev extra
     X, y, t = make_related_classification_tasks(
         n_tasks=20, n_samples=40, n_features=4, random_state=0
     )
@@ -93,6 +93,7 @@ def test_group_k_fold_holds_out_whole_tasks(tasks):
     assert sorted(seen) == list(np.unique(t))
 
 
+@pytest.mark.slow
 def test_grid_search_selects_by_few_shot_score(search):
     scores = scores_by_param(search, "mamlclassifier__inner_lr")
     assert search.best_params_ == {"mamlclassifier__inner_lr": 0.3}
@@ -107,10 +108,20 @@ def test_grid_search_selects_by_few_shot_score(search):
     [
         # A tiny inner_lr loses, and one so large that adaptation diverges
         # loses too.
-        ({}, {"inner_lr": [1e-5, 0.01, 0.1]}, {"inner_lr": 0.01}),
+        pytest.param(
+            {},
+            {"inner_lr": [1e-5, 0.01, 0.1]},
+            {"inner_lr": 0.01},
+            marks=pytest.mark.slow,
+        ),
         # The same grid picks opposite values when the few-shot signal flips:
         # adapting helps at inner_lr=0.01 and destroys the fit at 0.1.
-        ({"inner_lr": 0.01}, {"n_adapt_steps": [0, 5]}, {"n_adapt_steps": 5}),
+        pytest.param(
+            {"inner_lr": 0.01},
+            {"n_adapt_steps": [0, 5]},
+            {"n_adapt_steps": 5},
+            marks=pytest.mark.slow,
+        ),
         ({"inner_lr": 0.1}, {"n_adapt_steps": [0, 5]}, {"n_adapt_steps": 0}),
     ],
     ids=["inner_lr", "adapting-helps", "adapting-diverges"],
@@ -159,6 +170,7 @@ def test_cross_validate_scores_are_few_shot_scores(tasks):
     assert not np.allclose(cv["test_score"], plain)
 
 
+@pytest.mark.slow
 def test_randomized_search_routes_task_ids(tasks, search):
     df, y, t = tasks
     with routing():
@@ -173,6 +185,7 @@ def test_randomized_search_routes_task_ids(tasks, search):
     )
 
 
+@pytest.mark.slow
 def test_halving_search_over_meta_iterations(tasks):
     # resource="max_iter" (meta-iterations) is the natural budget of a
     # meta-learner: every round sees all rows of all training tasks, so each
@@ -199,6 +212,7 @@ def test_halving_search_over_meta_iterations(tasks):
     assert halving.best_estimator_[-1].n_iter_ == 50
 
 
+@pytest.mark.slow
 def test_halving_search_over_rows_keeps_every_task(tasks):
     # resource="n_samples" subsamples rows, not tasks: half the rows leave
     # some task with fewer than k_shot + n_query = 10 rows of a class. Such
@@ -220,6 +234,7 @@ def test_halving_search_over_rows_keeps_every_task(tasks):
     assert halving.best_params_ == {"mamlclassifier__inner_lr": 0.3}
 
 
+@pytest.mark.slow
 def test_without_routing_scores_are_plain_accuracy(tasks):
     """Routing disabled (the default): task_ids reaches fit, not score.
 
@@ -255,6 +270,7 @@ def test_pipeline_without_routing_refuses_task_ids(tasks):
         make_pipe().fit(df, y, task_ids=t)
 
 
+@pytest.mark.slow
 def test_loky_gives_the_same_scores(tasks, search):
     df, y, t = tasks
     with routing():
@@ -288,6 +304,7 @@ def dask_client():
         cluster.close()
 
 
+@pytest.mark.slow
 def test_dask_gives_the_same_scores(tasks, search, dask_client):
     from distributed import get_task_stream
 

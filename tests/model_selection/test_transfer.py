@@ -194,6 +194,7 @@ def test_pooled_baselines_need_train_tasks_or_a_fit(shared):
         transfer_report(est, target, k_shot=5, baselines={"r": DummyRegressor()})
 
 
+@pytest.mark.slow
 def test_episodic_estimators_get_the_support_set_baselines():
     X, y, t = make_related_classification_tasks(
         n_tasks=24, n_samples=48, n_classes=4, random_state=0
@@ -211,6 +212,7 @@ def test_episodic_estimators_get_the_support_set_baselines():
             random_state=0,
         )
     assert list(report.baselines) == ["support set only", "nearest centroid"]
+    pytest.importorskip("pandas")  # to_frame; in the dev extra
     frame = report.to_frame()
     assert list(frame.columns) == ["adapted", "support set only", "nearest centroid"]
     assert "nearest centroid" in str(report)

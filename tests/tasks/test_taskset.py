@@ -1,7 +1,6 @@
 """TaskSet: one validation, three equivalent forms."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from sktransfer import TaskSet
@@ -16,6 +15,7 @@ def _pairs(n_tasks=3, rows=4, n_features=2, seed=0):
 
 
 def test_pairs_arrays_and_frame_round_trip():
+    pd = pytest.importorskip("pandas")  # in the dev extra
     pairs = _pairs()
     ts = TaskSet(pairs)
     assert len(ts) == 3 and ts.n_features == 2
@@ -77,6 +77,7 @@ def test_from_arrays_checks_alignment():
 
 
 def test_to_frame_round_trip():
+    pytest.importorskip("pandas")  # in the dev extra
     ts = TaskSet(_pairs())
     frame = ts.to_frame(target="y", group="site")
     assert list(frame.columns) == ["x0", "x1", "y", "site"]
@@ -87,6 +88,7 @@ def test_to_frame_round_trip():
 
 
 def test_to_frame_names_columns_and_reads_back_several_outputs():
+    pd = pytest.importorskip("pandas")  # in the dev extra
     # Defaults: feature names kept, a "target" and a "task" column; several
     # outputs become target_0, target_1, ... and from_frame reads them back
     # from a list of target columns.
