@@ -12,7 +12,11 @@ import numpy as np
 from sklearn.base import is_classifier
 
 from sktransfer._adapt import adaptation_path
-from sktransfer.tasks._splits import draw_episodes
+from sktransfer.tasks._splits import (
+    draw_episodes,
+    scorable_tasks,
+    split_support_query,
+)
 
 
 def warn_non_finite(per_task, tasks, who, stacklevel):
@@ -32,6 +36,36 @@ def warn_non_finite(per_task, tasks, who, stacklevel):
             stacklevel=stacklevel + 1,
         )
     return per_task
+
+
+def scored_tasks(estimator, tasks, k_shot, weight, stacklevel):
+    """The tasks that can be scored, and their rows' weights (or None).
+
+    A task that cannot give ``k_shot`` support rows (per class for a
+    classifier) and one query row is left out, with one `UserWarning` that
+    counts and names them; the result's ``task_labels`` say which tasks were
+    scored. When no task can be scored, the error names the first.
+    """
+    per_class = is_classifier(estimator)
+    keep = scorable_tasks(tasks, k_shot, per_class=per_class)
+    if keep.all():
+        return tasks, weight
+    if not keep.any():  # the error of the first task
+        split_support_query(
+            tasks, k_shot, per_class=per_class, rng=np.random.RandomState(0)
+        )
+    names = [tasks.task_name(c) for c in np.flatnonzero(~keep)]
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    unit = " of each class" if per_class else ""
+    warnings.warn(
+        f"{len(names)} of {tasks.n_tasks} tasks cannot give k_shot={k_shot} "
+        f"support rows{unit} and a query row, and are not scored: {shown}. "
+        "The result's task_labels list the tasks scored.",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
+    tasks, rows = tasks._select(keep)
+    return tasks, None if weight is None else weight[rows]
 
 
 def check_sample_weight(sample_weight, tasks):

@@ -35,6 +35,7 @@ from sktransfer import (
     few_shot_score,
     transfer_report,
 )
+from tests._marks import slow_only
 
 pd = pytest.importorskip("pandas")
 
@@ -150,7 +151,9 @@ def outputs(estimator, X):
     return estimator.predict(X)
 
 
-@pytest.mark.parametrize("name", list(ESTIMATORS))
+@pytest.mark.parametrize(
+    "name", slow_only(list(ESTIMATORS), "MAMLClassifier", "PooledClassifier")
+)
 def test_raw_frame_fits_adapts_and_predicts_as_the_encoded_pipeline(name):
     """Every estimator takes the raw table and predicts what the same
     estimator behind OneHotEncoder predicts, before and after `adapt` with a
@@ -320,7 +323,10 @@ def test_refitting_on_numbers_forgets_the_categories():
     assert est.module_[0].in_features == 2
 
 
-@pytest.mark.parametrize("name", ["MetaRidgeClassifier", "FineTuneRegressor"])
+@pytest.mark.parametrize(
+    "name",
+    slow_only(["MetaRidgeClassifier", "FineTuneRegressor"], "MetaRidgeClassifier"),
+)
 def test_few_shot_score_and_transfer_report_take_the_raw_table(name):
     """The evaluation helpers take the raw new tasks and score exactly what
     they score through the encoding pipeline, baselines included."""

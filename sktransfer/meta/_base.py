@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from sktransfer._evaluation import (
     check_sample_weight,
     episode_scores,
+    scored_tasks,
     warn_non_finite,
 )
 from sktransfer.base import BaseTransferEstimator, restore_on_error
@@ -191,6 +192,10 @@ class BaseMetaLearner(EpisodeBatchMixin, BaseTransferEstimator):
         # its arguments: set_params may have changed them since fit.
         self._validate_params()
         tasks = TaskSet.from_arrays(X, y, task_ids)
+        # score -> here -> scored_tasks: the warning points at the caller.
+        tasks, weight = scored_tasks(
+            self, tasks, self.k_shot, check_sample_weight(sample_weight, tasks), 3
+        )
         scores = episode_scores(
             self,
             tasks,
@@ -198,7 +203,7 @@ class BaseMetaLearner(EpisodeBatchMixin, BaseTransferEstimator):
             n_query=None,
             n_episodes=1,
             random_state=self.random_state,
-            weight=check_sample_weight(sample_weight, tasks),
+            weight=weight,
         )
         per_task = warn_non_finite(scores.mean(0), tasks, "the adapted estimator", 1)
         return float(per_task.mean())

@@ -11,6 +11,7 @@ from sktransfer._evaluation import (  # noqa: F401 - re-exported
     adapted_episodes,
     episode_scores,
     predict_episodes,
+    scored_tasks,
     warn_non_finite,
 )
 from sktransfer._evaluation import check_sample_weight as _check_sample_weight
@@ -131,7 +132,10 @@ def few_shot_score(
     For each episode and task, draws ``k_shot`` support rows (per class for
     classifiers), adapts the estimator to them, and scores its predictions on
     the query rows (accuracy, or R² for regressors). The estimator itself is
-    left as it was. For the meta-learners all episodes are adapted and
+    left as it was. A task that cannot give ``k_shot`` support rows (of each
+    of its classes, for classifiers) and one query row is not scored, with
+    one warning that counts and names such tasks; ``task_labels`` of the
+    result list the tasks scored. For the meta-learners all episodes are adapted and
     predicted in vectorised passes, not in a Python loop.
 
     Parameters
@@ -177,6 +181,10 @@ def few_shot_score(
     (10,)
     """
     tasks = tasks_as_seen_by(estimator, tasks)
+    # 3: past the validate_params wrapper, at the caller.
+    tasks, weight = scored_tasks(
+        estimator, tasks, k_shot, _check_sample_weight(sample_weight, tasks), 3
+    )
     scores = episode_scores(
         estimator,
         tasks,
@@ -184,7 +192,7 @@ def few_shot_score(
         n_query=n_query,
         n_episodes=n_episodes,
         random_state=random_state,
-        weight=_check_sample_weight(sample_weight, tasks),
+        weight=weight,
         metric=metric,
     )
     per_task = warn_non_finite(scores.mean(0), tasks, "the adapted estimator", 3)

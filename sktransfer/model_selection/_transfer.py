@@ -15,6 +15,7 @@ from sktransfer._adapt import adaptation_path
 from sktransfer._evaluation import (
     adapted_episodes,
     predict_episodes,
+    scored_tasks,
     warn_non_finite,
 )
 from sktransfer._evaluation import score_predictions as _score
@@ -344,7 +345,9 @@ def transfer_report(
     For each episode and task, the estimator and every baseline adapt to the
     same seeded support rows (``k_shot`` per class for classifiers, per task
     for regressors) and are scored on the same query rows; scores are
-    averaged over episodes per task. Warns with
+    averaged over episodes per task. A task too short to give the support
+    rows and one query row is left out, with a warning, as in
+    `few_shot_score`. Warns with
     `~sktransfer.exceptions.NegativeTransferWarning`, naming every baseline
     that beats the adapted estimator on average, with the margin and its
     confidence interval.
@@ -420,7 +423,9 @@ def transfer_report(
     >>> report.gain["pooled"].shape
     (5,)
     """
-    tasks = tasks_as_seen_by(estimator, tasks)
+    tasks, _ = scored_tasks(
+        estimator, tasks_as_seen_by(estimator, tasks), k_shot, None, 3
+    )
     classifier = is_classifier(estimator)
     score, metric_name = _resolve_metric(metric, classifier)
     baselines = prepare_baselines(estimator, baselines, train_tasks)

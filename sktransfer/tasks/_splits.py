@@ -69,6 +69,23 @@ def split_support_query(tasks, k_shot, *, n_query=None, per_class, rng):
     return list(zip(supports, queries, strict=True))
 
 
+def scorable_tasks(tasks, k_shot, *, per_class):
+    """Whether each task can give ``k_shot`` support rows (of each of its
+    classes, ``per_class``) and at least one query row, in task-code order."""
+    codes = tasks.task_codes
+    n_rows = np.bincount(codes, minlength=tasks.n_tasks)
+    if not per_class:
+        return (n_rows >= k_shot) & (n_rows > k_shot)
+    label_codes = np.unique(tasks.y, return_inverse=True)[1].ravel()
+    n_labels = int(label_codes.max()) + 1 if len(label_codes) else 1
+    counts = np.bincount(
+        codes * n_labels + label_codes, minlength=tasks.n_tasks * n_labels
+    ).reshape(tasks.n_tasks, n_labels)
+    present = counts > 0
+    enough = (~present | (counts >= k_shot)).all(axis=1)
+    return enough & (n_rows > k_shot * present.sum(axis=1))
+
+
 def draw_episodes(tasks, *, k_shot, n_query, n_episodes, per_class, random_state):
     """Seeded support/query row indices of every (episode, task).
 

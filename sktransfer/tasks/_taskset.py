@@ -183,6 +183,16 @@ class TaskSet:
         y = frame[target].to_numpy()
         return cls.from_arrays(X, y, frame[group].to_numpy())
 
+    def _select(self, keep):
+        """A `TaskSet` of the tasks whose codes ``keep`` (a boolean mask over
+        tasks) marks, in the same order, and the mask of their rows."""
+        rows = keep[self.task_codes]
+        selected = TaskSet.__new__(TaskSet)
+        selected._set(
+            self.X[rows], self.y[rows], self.task_ids[rows], self.feature_names
+        )
+        return selected, rows
+
     def _set(self, X, y, task_ids, feature_names):
         self.X = X
         self.y = y
