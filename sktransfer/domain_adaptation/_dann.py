@@ -31,6 +31,7 @@ from sktransfer.base import (
 from sktransfer.domain_adaptation._docstrings import (
     ATTRIBUTES,
     PARAMETERS,
+    SHARED_TEXT,
     X_STATISTICS,
 )
 from sktransfer.domain_adaptation._domains import (
@@ -139,6 +140,7 @@ class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
         "activation": [str],
         "domain_weight": [Interval(Real, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
         "anneal_lr": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
@@ -160,6 +162,7 @@ class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
         activation="relu",
         domain_weight=1.0,
         lr=1e-3,
+        weight_decay=0.0,
         anneal_lr=False,
         max_iter=100,
         batch_size=None,
@@ -177,6 +180,7 @@ class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
         self.activation = activation
         self.domain_weight = domain_weight
         self.lr = lr
+        self.weight_decay = weight_decay
         self.anneal_lr = anneal_lr
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -366,15 +370,16 @@ class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
             module,
             criterion=self._criterion,
             criterion__reduction="none",
-            optimizer=torch.optim.Adam,
+            optimizer=torch.optim.AdamW,
             lr=self.lr,
+            optimizer__weight_decay=self.weight_decay,
             max_epochs=self.max_iter,
             batch_size=batch_size,
             iterator_train__shuffle=True,
             train_split=None,
             callbacks=callbacks,
             device=device,
-            verbose=self.verbose,
+            verbose=int(self.verbose >= 2),
         )
         return engine.initialize()
 
@@ -506,7 +511,7 @@ class DANNClassifier(
     (positive for source domains, negative for target domains, target labels
     masked with -1). skorch is the training engine inside.
 """
-        + PARAMETERS.format(standardize=STANDARDIZE, device=DEVICE)
+        + PARAMETERS.format(standardize=STANDARDIZE, device=DEVICE, **SHARED_TEXT)
         + ATTRIBUTES.format(
             classes="""    classes_ : ndarray of shape (n_classes,)
         The labels of the source rows.
@@ -581,7 +586,7 @@ class DANNRegressor(
     (positive for source domains, negative for target domains, target values
     masked with NaN). skorch is the training engine inside.
 """
-        + PARAMETERS.format(standardize=STANDARDIZE, device=DEVICE)
+        + PARAMETERS.format(standardize=STANDARDIZE, device=DEVICE, **SHARED_TEXT)
         + ATTRIBUTES.format(classes="", statistics=X_STATISTICS + Y_STATISTICS)
         + """
     See Also

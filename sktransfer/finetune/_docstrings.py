@@ -4,8 +4,9 @@ PARAMETERS = """
     Parameters
     ----------
 {module_parameters}    lr : float, default=1e-3
-        Learning rate of the Adam optimiser of pre-training.
-    max_iter : int, default=100
+        Learning rate of the optimiser of pre-training (Adam; AdamW with
+        ``weight_decay``).
+{weight_decay}    max_iter : int, default=100
         Epochs of pre-training in `fit`.
     batch_size : int, default=None
         Rows per mini-batch of training and per forward pass at prediction;
@@ -27,7 +28,7 @@ PARAMETERS = """
         ``"reset"`` always starts from a fresh one; ``"keep"`` always keeps
         the pre-trained one.
     adapt_lr : float, default=None
-        Learning rate of the Adam optimiser of `adapt` (of the output layer
+        Learning rate of the optimiser of `adapt` (of the output layer
         when ``layer_lr_decay`` is set); ``None`` means ``lr``.
     adapt_max_iter : int, default=100
         Epochs of `adapt`.
@@ -56,9 +57,7 @@ PARAMETERS = """
         Seeds weight initialisation, the fresh head, shuffling and the
         validation split: the same value gives bit-identical models on the
         same machine and device.
-    verbose : int, default=0
-        Print a log line per epoch and show a progress bar.
-    callbacks : list of skorch callbacks, default=None
+{verbose}    callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks (e.g. ``LRScheduler``, ``Checkpoint``); a fresh
         copy serves pre-training and each `adapt`.
 """

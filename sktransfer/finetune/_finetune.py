@@ -52,6 +52,8 @@ from sktransfer.utils._docstrings import (
     STANDARDIZE,
     X_STATISTICS,
     Y_STATISTICS,
+    verbose_doc,
+    weight_decay_doc,
 )
 from sktransfer.utils._sklearn_compat import Interval, StrOptions, _fit_context
 from sktransfer.utils._state import (
@@ -197,6 +199,7 @@ class _BaseFineTune(BodyTransformerMixin, BaseTransferEstimator):
         "module_params": [None, dict],
         "hidden_layer_sizes": ["array-like"],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "pretrained": ["boolean"],
@@ -230,6 +233,7 @@ class _BaseFineTune(BodyTransformerMixin, BaseTransferEstimator):
         module_params=None,
         hidden_layer_sizes=(40, 40),
         lr=1e-3,
+        weight_decay=0.0,
         max_iter=100,
         batch_size=None,
         pretrained=False,
@@ -254,6 +258,7 @@ class _BaseFineTune(BodyTransformerMixin, BaseTransferEstimator):
         self.module_params = module_params
         self.hidden_layer_sizes = hidden_layer_sizes
         self.lr = lr
+        self.weight_decay = weight_decay
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.pretrained = pretrained
@@ -409,23 +414,23 @@ class _BaseFineTune(BodyTransformerMixin, BaseTransferEstimator):
                 stratified=self._stratify(targets),
                 random_state=self._random_seed,
             )
-            callbacks.append(
-                early_stopping_callback(self, sink=print if self.verbose else _no_print)
-            )
+            callbacks.append(early_stopping_callback(self))
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
         engine = _Trainer(
             module,
             criterion=self._criterion,
-            optimizer=torch.optim.Adam,
+            optimizer=torch.optim.AdamW,
             lr=lr,
+            optimizer__weight_decay=self.weight_decay,
             max_epochs=1,
             batch_size=self.batch_size or min(200, len(targets)),
             iterator_train__shuffle=True,
             train_split=train_split,
             callbacks=callbacks,
             device=device,
-            verbose=self.verbose,
+            # The log line per epoch (and early stopping's) from verbose=2.
+            verbose=int(self.verbose >= 2),
             **kwargs,
         )
         return engine.initialize()
@@ -622,8 +627,19 @@ class _BaseFineTune(BodyTransformerMixin, BaseTransferEstimator):
         return tags
 
 
-def _no_print(*args, **kwargs):
-    pass
+_SHARED_TEXT = {
+    "weight_decay": weight_decay_doc(
+        default="0.0",
+        weights="the network's weights",
+        calls="`fit`, `partial_fit` and `adapt`",
+        lr="``lr``; ``adapt_lr`` in `adapt`",
+        note="Frozen weights are not decayed: they stay bit-identical.",
+    ),
+    "verbose": verbose_doc(
+        bar=" per epoch",
+        epoch=", in `fit` and in `adapt` alike",
+    ),
+}
 
 
 class FineTuneClassifier(TransferClassifierMixin, ClassifierMixin, _BaseFineTune):
@@ -641,6 +657,7 @@ class FineTuneClassifier(TransferClassifierMixin, ClassifierMixin, _BaseFineTune
             module_parameters=MODULE_PARAMETERS,
             standardize=STANDARDIZE,
             device=DEVICE,
+            **_SHARED_TEXT,
             pretrained_note=(
                 "; the source classes are then unknown and ``head='auto'`` keeps "
                 "the head when its width equals the number of target classes"
@@ -750,6 +767,7 @@ class FineTuneRegressor(TransferRegressorMixin, RegressorMixin, _BaseFineTune):
             module_parameters=MODULE_PARAMETERS,
             standardize=STANDARDIZE,
             device=DEVICE,
+            **_SHARED_TEXT,
             pretrained_note="",
             head_auto="the target has as many outputs as the source",
         )

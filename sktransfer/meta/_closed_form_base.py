@@ -56,6 +56,7 @@ class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
         "hidden_layer_sizes": ["array-like"],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "meta_lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
         "meta_batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "k_shot": [Interval(Integral, 1, None, closed="left")],
@@ -73,10 +74,9 @@ class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
         "callbacks": [None, list],
     }
 
-    # The heads' parameters learn at this multiple of ``meta_lr``; the learned
-    # network's weights at ``meta_lr`` with this weight decay (AdamW).
+    # The heads' parameters learn at this multiple of ``meta_lr``, without
+    # weight decay; the learned network's weights at ``meta_lr``, with it.
     _head_lr_factor = 5.0
-    _weight_decay = 1e-4
     # An epoch: a pass of meta-batches over the tasks, at least this many steps.
     _min_epoch = 50
 
@@ -195,7 +195,7 @@ class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
 
     def _engine(self, net, device):
         """The skorch engine: AdamW, the learned network at ``meta_lr`` with
-        weight decay, the heads at a higher rate without."""
+        ``weight_decay``, the heads at a higher rate without."""
         callbacks = list(self.callbacks or [])
         if self.verbose:
             callbacks.append(("progress_bar", MetaProgressBar()))
@@ -206,7 +206,7 @@ class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
             lr=self.meta_lr * self._head_lr_factor,
             optimizer__weight_decay=0.0,
             optimizer__param_groups=[
-                ("*.body.*", {"lr": self.meta_lr, "weight_decay": self._weight_decay})
+                ("*.body.*", {"lr": self.meta_lr, "weight_decay": self.weight_decay})
             ],
             train_split=None,
             callbacks=callbacks,

@@ -1,5 +1,7 @@
 """Docstring text shared by the MAML estimators, written once."""
 
+from sktransfer.utils._docstrings import verbose_doc, weight_decay_doc
+
 SCORE_DOC = """Plain score, or the few-shot score over tasks given ``task_ids``.
 
 Without ``task_ids`` this is scikit-learn's score of `predict` (accuracy
@@ -39,8 +41,9 @@ PARAMETERS = """
     n_adapt_steps : int, default=None
         Gradient steps of `adapt`; ``None`` means ``n_inner_steps``.
     meta_lr : float, default=1e-3
-        Learning rate of the outer Adam optimiser.
-    meta_batch_size : int, default=25
+        Learning rate of the outer optimiser (Adam; AdamW with
+        ``weight_decay``).
+{weight_decay}    meta_batch_size : int, default=25
         Tasks per meta-iteration, drawn with replacement.
     max_iter : int, default=1000
         Meta-iterations of `fit`.
@@ -85,10 +88,7 @@ PARAMETERS = """
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and task sampling: the same value gives
         bit-identical models on the same machine and device.
-    verbose : int, default=0
-        1 shows a progress bar over meta-training; 2 also prints a log line
-        per epoch (a pass of meta-batches over the tasks).
-    callbacks : list of skorch callbacks, default=None
+{verbose}    callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks for meta-training, e.g.
         ``EarlyStopping(monitor="train_loss")``.
 """
@@ -143,9 +143,9 @@ CLOSED_FORM_PARAMETERS = """
     Parameters
     ----------
 {module_parameters}{specific}    meta_lr : float, default=2e-3
-        Learning rate of the learned network's weights (AdamW, weight decay
-        1e-4); the heads' parameters learn at five times this rate.
-    meta_batch_size : int, default=32
+        Learning rate of the learned network's weights (AdamW); the heads'
+        parameters learn at five times this rate.
+{weight_decay}    meta_batch_size : int, default=32
         Episodes per meta-iteration (and per fold model), tasks drawn with
         replacement.
     max_iter : int, default=2000
@@ -181,9 +181,20 @@ CLOSED_FORM_PARAMETERS = """
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, the folds and task sampling: the same
         value gives bit-identical models on the same machine and device.
-    verbose : int, default=0
-        1 shows a progress bar over meta-training; 2 also prints a log line
-        per epoch.
-    callbacks : list of skorch callbacks, default=None
+{verbose}    callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks for meta-training.
 """
+
+CLOSED_FORM_TEXT = {
+    "weight_decay": weight_decay_doc(
+        default="1e-4",
+        weights="the learned network's weights",
+        calls="`fit` and `partial_fit`, the outer (meta-level) optimiser",
+        lr="``meta_lr``",
+        note="The heads' own parameters (priors, noise, scales) are not decayed.",
+    ),
+    "verbose": verbose_doc(
+        bar=" over meta-training",
+        epoch=", a pass of meta-batches over the tasks (at least 50)",
+    ),
+}

@@ -49,13 +49,26 @@ from sktransfer.utils._docstrings import (
     STANDARDIZE,
     X_STATISTICS,
     Y_STATISTICS,
+    verbose_doc,
+    weight_decay_doc,
 )
 from sktransfer.utils._sklearn_compat import Interval, StrOptions
 
 _SHARED_TEXT = {
     "module_parameters": MODULE_PARAMETERS,
+    "weight_decay": weight_decay_doc(
+        default="0.0",
+        weights="the network's weights",
+        calls="`fit` and `partial_fit`, the outer (meta-level) optimiser",
+        lr="``meta_lr``",
+        note="The learned inner update (``learn_inner_lr``) is not decayed.",
+    ),
     "standardize": STANDARDIZE,
     "device": DEVICE,
+    "verbose": verbose_doc(
+        bar=" over meta-training",
+        epoch=", a pass of meta-batches over the tasks",
+    ),
 }
 
 
@@ -70,6 +83,7 @@ class _BaseMAML(BodyTransformerMixin, BaseMetaLearner):
         "n_inner_steps": [Interval(Integral, 1, None, closed="left")],
         "n_adapt_steps": [None, Interval(Integral, 0, None, closed="left")],
         "meta_lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
         "meta_batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "k_shot": [Interval(Integral, 1, None, closed="left")],
@@ -100,6 +114,7 @@ class _BaseMAML(BodyTransformerMixin, BaseMetaLearner):
         n_inner_steps=1,
         n_adapt_steps=None,
         meta_lr=1e-3,
+        weight_decay=0.0,
         meta_batch_size=25,
         max_iter=1000,
         k_shot=5,
@@ -126,6 +141,7 @@ class _BaseMAML(BodyTransformerMixin, BaseMetaLearner):
         self.n_inner_steps = n_inner_steps
         self.n_adapt_steps = n_adapt_steps
         self.meta_lr = meta_lr
+        self.weight_decay = weight_decay
         self.meta_batch_size = meta_batch_size
         self.max_iter = max_iter
         self.k_shot = k_shot
@@ -212,9 +228,14 @@ class _BaseMAML(BodyTransformerMixin, BaseMetaLearner):
                 MetaModule(net, adapt_names, self.inner_lr, self.learn_inner_lr),
                 criterion=self._criterion,
                 criterion__reduction="none",
-                optimizer=torch.optim.Adam,
+                optimizer=torch.optim.AdamW,
                 optimizer__fused=True,
                 lr=self.meta_lr,
+                # The network's weights decay; the learned inner update does not.
+                optimizer__weight_decay=0.0,
+                optimizer__param_groups=[
+                    ("net.*", {"weight_decay": self.weight_decay})
+                ],
                 train_split=None,
                 callbacks=self._engine_callbacks(),
                 device=device,
@@ -421,6 +442,7 @@ class MAMLClassifier(
         n_inner_steps=1,
         n_adapt_steps=None,
         meta_lr=1e-3,
+        weight_decay=0.0,
         meta_batch_size=25,
         max_iter=1000,
         k_shot=5,
@@ -449,6 +471,7 @@ class MAMLClassifier(
             n_inner_steps=n_inner_steps,
             n_adapt_steps=n_adapt_steps,
             meta_lr=meta_lr,
+            weight_decay=weight_decay,
             meta_batch_size=meta_batch_size,
             max_iter=max_iter,
             k_shot=k_shot,

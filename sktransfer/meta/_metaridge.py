@@ -7,7 +7,7 @@ from sklearn.base import RegressorMixin, clone, is_classifier
 from sklearn.model_selection import GroupKFold, KFold, cross_val_predict
 
 from sktransfer.meta._closed_form_base import BaseClosedForm, ClosedFormClassifierMixin
-from sktransfer.meta._docstrings import CLOSED_FORM_PARAMETERS
+from sktransfer.meta._docstrings import CLOSED_FORM_PARAMETERS, CLOSED_FORM_TEXT
 from sktransfer.meta._heads import RidgeMembers
 from sktransfer.meta._targets import MetaRegressorMixin
 from sktransfer.utils._docstrings import (
@@ -39,6 +39,7 @@ class _BaseMetaRidge(BaseClosedForm):
         linear_ensemble=True,
         base_estimator=None,
         meta_lr=2e-3,
+        weight_decay=1e-4,
         meta_batch_size=32,
         max_iter=2000,
         k_shot=20,
@@ -62,6 +63,7 @@ class _BaseMetaRidge(BaseClosedForm):
         self.linear_ensemble = linear_ensemble
         self.base_estimator = base_estimator
         self.meta_lr = meta_lr
+        self.weight_decay = weight_decay
         self.meta_batch_size = meta_batch_size
         self.max_iter = max_iter
         self.k_shot = k_shot
@@ -189,6 +191,7 @@ _SHARED_TEXT = {
     "module_parameters": MODULE_PARAMETERS.replace("(40, 40)", "(64, 64)"),
     "standardize": STANDARDIZE,
     "device": DEVICE,
+    **CLOSED_FORM_TEXT,
 }
 
 _RIDGE_PARAMETERS = """    n_components : int, default=16
@@ -430,6 +433,7 @@ class MetaRidgeClassifier(ClosedFormClassifierMixin, _BaseMetaRidge):
         linear_ensemble=True,
         base_estimator=None,
         meta_lr=2e-3,
+        weight_decay=1e-4,
         meta_batch_size=32,
         max_iter=2000,
         k_shot=5,
@@ -455,6 +459,7 @@ class MetaRidgeClassifier(ClosedFormClassifierMixin, _BaseMetaRidge):
             linear_ensemble=linear_ensemble,
             base_estimator=base_estimator,
             meta_lr=meta_lr,
+            weight_decay=weight_decay,
             meta_batch_size=meta_batch_size,
             max_iter=max_iter,
             k_shot=k_shot,

@@ -3,7 +3,7 @@
 from numbers import Integral
 
 from sktransfer.meta._closed_form_base import BaseClosedForm, ClosedFormClassifierMixin
-from sktransfer.meta._docstrings import CLOSED_FORM_PARAMETERS
+from sktransfer.meta._docstrings import CLOSED_FORM_PARAMETERS, CLOSED_FORM_TEXT
 from sktransfer.meta._heads import ProtoMembers
 from sktransfer.utils._docstrings import (
     CATEGORIES,
@@ -44,6 +44,7 @@ class ProtoNetClassifier(ClosedFormClassifierMixin, BaseClosedForm):
             module_parameters=MODULE_PARAMETERS.replace("(40, 40)", "(64, 64)"),
             standardize=STANDARDIZE,
             device=DEVICE,
+            **CLOSED_FORM_TEXT,
         )
         + """
     Attributes
@@ -102,6 +103,7 @@ class ProtoNetClassifier(ClosedFormClassifierMixin, BaseClosedForm):
         hidden_layer_sizes=(64, 64),
         n_components=16,
         meta_lr=2e-3,
+        weight_decay=1e-4,
         meta_batch_size=32,
         max_iter=2000,
         k_shot=5,
@@ -124,6 +126,7 @@ class ProtoNetClassifier(ClosedFormClassifierMixin, BaseClosedForm):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.n_components = n_components
         self.meta_lr = meta_lr
+        self.weight_decay = weight_decay
         self.meta_batch_size = meta_batch_size
         self.max_iter = max_iter
         self.k_shot = k_shot

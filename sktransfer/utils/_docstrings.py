@@ -1,5 +1,7 @@
 """Parameter text shared by the docstrings of every estimator, written once."""
 
+import textwrap
+
 MODULE_PARAMETERS = """    module : nn.Module class or instance, default=None
         The network. A class is built as ``module(n_features=..., n_outputs=...,
         **module_params)``; an instance is deep-copied and its weights are the
@@ -74,3 +76,35 @@ Y_STATISTICS = """    y_mean_ : ndarray of shape (n_outputs,) or None
         Standard deviation of each target column over the training rows, 1
         for a constant column; None with ``standardize=False``.
 """
+
+
+def _entry(head, text):
+    """A parameter's entry: its ``name : type`` line, then ``text`` wrapped."""
+    body = textwrap.fill(
+        " ".join(text.split()),
+        width=79,
+        initial_indent=" " * 8,
+        subsequent_indent=" " * 8,
+        break_on_hyphens=False,
+    )
+    return f"    {head}\n{body}\n"
+
+
+def weight_decay_doc(*, default, weights, calls, lr, note=""):
+    """The ``weight_decay`` entry: one meaning, the family's specifics filled in."""
+    return _entry(
+        f"weight_decay : float, default={default}",
+        "Decoupled weight decay (AdamW; Loshchilov & Hutter, 2019) of the "
+        f"optimiser that trains {weights} in {calls}: every step also shrinks "
+        "each such weight ``w`` by ``lr * weight_decay * w``, ``lr`` being its "
+        f"learning rate ({lr}). ``0`` is plain Adam. {note}",
+    )
+
+
+def verbose_doc(*, bar="", epoch=""):
+    """The ``verbose`` entry: one meaning, the family's specifics filled in."""
+    return _entry(
+        "verbose : int, default=0",
+        f"``0``: silent. ``1``: a progress bar{bar}. ``2``: the bar and "
+        f"skorch's log line (``PrintLog``) per epoch{epoch}.",
+    )
