@@ -89,10 +89,11 @@ def categorical_mask(spec, X):
             )
         mask = spec.copy()
     elif spec.dtype.kind in "iu":
-        if spec.min() < -n_columns or spec.max() >= n_columns:
+        bad = spec[(spec < -n_columns) | (spec >= n_columns)]
+        if len(bad):
             raise ValueError(
-                f"categorical_features has the column index {int(spec.max())} or "
-                f"{int(spec.min())}, out of range for X with {n_columns} columns."
+                f"categorical_features has the column indices {bad.tolist()}, out "
+                f"of range for X with {n_columns} columns."
             )
         mask = np.zeros(n_columns, dtype=bool)
         mask[spec] = True
