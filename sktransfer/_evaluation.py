@@ -12,11 +12,7 @@ import numpy as np
 from sklearn.base import is_classifier
 
 from sktransfer._adapt import adaptation_path
-from sktransfer.tasks._splits import (
-    draw_episodes,
-    scorable_tasks,
-    split_support_query,
-)
+from sktransfer.tasks._splits import draw_episodes, scorable_tasks
 
 
 def warn_non_finite(per_task, tasks, who, stacklevel):
@@ -38,7 +34,7 @@ def warn_non_finite(per_task, tasks, who, stacklevel):
     return per_task
 
 
-def scored_tasks(estimator, tasks, k_shot, weight, stacklevel):
+def scored_tasks(estimator, tasks, k_shot, weight, stacklevel, support="balanced"):
     """The tasks that can be scored, and their rows' weights (or None).
 
     A task that cannot give ``k_shot`` support rows (per class for a
@@ -47,16 +43,24 @@ def scored_tasks(estimator, tasks, k_shot, weight, stacklevel):
     scored. When no task can be scored, the error names the first.
     """
     per_class = is_classifier(estimator)
-    keep = scorable_tasks(tasks, k_shot, per_class=per_class)
+    keep = scorable_tasks(tasks, k_shot, per_class=per_class, support=support)
     if keep.all():
         return tasks, weight
     if not keep.any():  # the error of the first task
-        split_support_query(
-            tasks, k_shot, per_class=per_class, rng=np.random.RandomState(0)
+        draw_episodes(
+            tasks,
+            k_shot=k_shot,
+            n_query=None,
+            n_episodes=1,
+            per_class=per_class,
+            random_state=0,
+            support=support,
         )
     names = [tasks.task_name(c) for c in np.flatnonzero(~keep)]
     shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-    unit = " of each class" if per_class else ""
+    unit = {False: "", True: " of each class"}[per_class]
+    if per_class and support != "balanced":
+        unit = " per class, in any mix,"
     warnings.warn(
         f"{len(names)} of {tasks.n_tasks} tasks cannot give k_shot={k_shot} "
         f"support rows{unit} and a query row, and are not scored: {shown}. "
@@ -119,10 +123,20 @@ def predict_episodes(estimator, supports, queries, task_names, *, encoded=True):
     )
 
 
-def adapted_episodes(estimator, tasks, *, k_shot, n_query, n_episodes, random_state):
+def adapted_episodes(
+    estimator,
+    tasks,
+    *,
+    k_shot,
+    n_query,
+    n_episodes,
+    random_state,
+    support="balanced",
+):
     """Draw seeded episodes of every task, adapt to each, predict its query rows.
 
-    ``tasks`` hold the rows the adapting estimator sees. Returns the
+    ``tasks`` hold the rows the adapting estimator sees; ``support`` is how a
+    classifier's support rows follow the classes (see `draw_episodes`). Returns the
     ``(support, query)`` row indices of every episode, episode by episode and
     task by task within each, and the query predictions.
     """
@@ -133,6 +147,7 @@ def adapted_episodes(estimator, tasks, *, k_shot, n_query, n_episodes, random_st
         n_episodes=n_episodes,
         per_class=is_classifier(estimator),
         random_state=random_state,
+        support=support,
     )
     flat = [pair for episode in episodes for pair in episode]
     X, y = tasks.X, tasks.y
@@ -155,6 +170,7 @@ def episode_scores(
     random_state,
     weight=None,
     metric=None,
+    support="balanced",
 ):
     """The score of every episode of every task, ``(n_episodes, n_tasks)``.
 
@@ -171,6 +187,7 @@ def episode_scores(
         n_query=n_query,
         n_episodes=n_episodes,
         random_state=random_state,
+        support=support,
     )
     y = tasks.y
     if metric is None:

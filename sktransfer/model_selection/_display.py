@@ -135,6 +135,7 @@ class FewShotCurveDisplay:
         n_episodes=1,
         random_state=None,
         metric=None,
+        support="balanced",
         ax=None,
         name=None,
     ):
@@ -174,6 +175,9 @@ class FewShotCurveDisplay:
         metric : str or callable, default=None
             As in `~sktransfer.model_selection.transfer_report`: ``None`` is
             accuracy or R².
+        support : {"balanced", "stratified", "random"}, default="balanced"
+            How a classifier's support rows follow the task's classes, as in
+            `~sktransfer.model_selection.few_shot_score`.
         ax : matplotlib Axes, default=None
             Axes to plot on; ``None`` makes a new figure.
         name : str, default=None
@@ -202,6 +206,7 @@ class FewShotCurveDisplay:
                         n_episodes=n_episodes,
                         random_state=random_state,
                         metric=metric,
+                        support=support,
                     )
                 )
         means = [_mean_ci95(report.adapted) for report in reports]

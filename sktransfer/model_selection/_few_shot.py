@@ -15,9 +15,9 @@ from sktransfer._evaluation import (  # noqa: F401 - re-exported
     warn_non_finite,
 )
 from sktransfer._evaluation import check_sample_weight as _check_sample_weight
-from sktransfer.tasks._splits import draw_episodes  # noqa: F401
+from sktransfer.tasks._splits import SUPPORT_KINDS, draw_episodes  # noqa: F401
 from sktransfer.tasks._taskset import TaskSet
-from sktransfer.utils._sklearn_compat import Interval, validate_params
+from sktransfer.utils._sklearn_compat import Interval, StrOptions, validate_params
 
 
 @dataclass
@@ -105,6 +105,7 @@ EPISODE_CONSTRAINTS = {
     "n_query": [None, Interval(Integral, 1, None, closed="left")],
     "n_episodes": [Interval(Integral, 1, None, closed="left")],
     "random_state": ["random_state"],
+    "support": [StrOptions(set(SUPPORT_KINDS))],
 }
 
 
@@ -126,6 +127,7 @@ def few_shot_score(
     random_state=None,
     sample_weight=None,
     metric=None,
+    support="balanced",
 ):
     """Few-shot score of an estimator over tasks: adapt on a support set, score.
 
@@ -163,6 +165,14 @@ def few_shot_score(
         ``sklearn.metrics.mean_squared_error``; ``None`` is the estimator's
         own score (accuracy or R²). R² of a single task is unstable when
         the task's targets barely vary.
+    support : {"balanced", "stratified", "random"}, default="balanced"
+        How a classifier's support rows follow the task's classes:
+        ``k_shot`` rows of each class (``"balanced"``, the N-way K-shot
+        convention), or ``k_shot`` times the task's number of classes drawn
+        in proportion to its class counts (``"stratified"``) or at random
+        whatever their class (``"random"``), as labelled rows of a new task
+        usually come. The query rows keep the task's class mix. Regressors
+        draw ``k_shot`` rows per task whatever this is.
 
     Returns
     -------
@@ -182,9 +192,8 @@ def few_shot_score(
     """
     tasks = tasks_as_seen_by(estimator, tasks)
     # 3: past the validate_params wrapper, at the caller.
-    tasks, weight = scored_tasks(
-        estimator, tasks, k_shot, _check_sample_weight(sample_weight, tasks), 3
-    )
+    weight = _check_sample_weight(sample_weight, tasks)
+    tasks, weight = scored_tasks(estimator, tasks, k_shot, weight, 3, support)
     scores = episode_scores(
         estimator,
         tasks,
@@ -194,6 +203,7 @@ def few_shot_score(
         random_state=random_state,
         weight=weight,
         metric=metric,
+        support=support,
     )
     per_task = warn_non_finite(scores.mean(0), tasks, "the adapted estimator", 3)
     mean = float(per_task.mean())

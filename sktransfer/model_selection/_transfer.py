@@ -339,6 +339,7 @@ def transfer_report(
     n_episodes=1,
     random_state=None,
     metric=None,
+    support="balanced",
 ):
     """Compare an adapted estimator with baselines, task by task, on equal splits.
 
@@ -394,6 +395,9 @@ def transfer_report(
         of predictions such as ``"accuracy"`` or
         ``"neg_root_mean_squared_error"``; or a callable
         ``metric(y_true, y_pred)``.
+    support : {"balanced", "stratified", "random"}, default="balanced"
+        How a classifier's support rows follow the task's classes, as in
+        `few_shot_score`.
 
     Returns
     -------
@@ -423,9 +427,8 @@ def transfer_report(
     >>> report.gain["pooled"].shape
     (5,)
     """
-    tasks, _ = scored_tasks(
-        estimator, tasks_as_seen_by(estimator, tasks), k_shot, None, 3
-    )
+    tasks = tasks_as_seen_by(estimator, tasks)
+    tasks, _ = scored_tasks(estimator, tasks, k_shot, None, 3, support)
     classifier = is_classifier(estimator)
     score, metric_name = _resolve_metric(metric, classifier)
     baselines = prepare_baselines(estimator, baselines, train_tasks)
@@ -436,6 +439,7 @@ def transfer_report(
         n_query=n_query,
         n_episodes=n_episodes,
         random_state=random_state,
+        support=support,
     )
     X, y = tasks.X, tasks.y
     supports = [(X[s], y[s]) for s, _ in flat]

@@ -69,31 +69,117 @@ def split_support_query(tasks, k_shot, *, n_query=None, per_class, rng):
     return list(zip(supports, queries, strict=True))
 
 
-def scorable_tasks(tasks, k_shot, *, per_class):
-    """Whether each task can give ``k_shot`` support rows (of each of its
-    classes, ``per_class``) and at least one query row, in task-code order."""
-    codes = tasks.task_codes
-    n_rows = np.bincount(codes, minlength=tasks.n_tasks)
-    if not per_class:
-        return (n_rows >= k_shot) & (n_rows > k_shot)
+SUPPORT_KINDS = ("balanced", "stratified", "random")
+
+
+def _class_counts(tasks):
+    """Rows of each (task, class), ``(n_tasks, n_labels)``, and each row's
+    label code."""
     label_codes = np.unique(tasks.y, return_inverse=True)[1].ravel()
     n_labels = int(label_codes.max()) + 1 if len(label_codes) else 1
     counts = np.bincount(
-        codes * n_labels + label_codes, minlength=tasks.n_tasks * n_labels
+        tasks.task_codes * n_labels + label_codes, minlength=tasks.n_tasks * n_labels
     ).reshape(tasks.n_tasks, n_labels)
+    return counts, label_codes
+
+
+def scorable_tasks(tasks, k_shot, *, per_class, support="balanced"):
+    """Whether each task can give its support rows and at least one query
+    row, in task-code order: ``k_shot`` rows (of each of its classes,
+    ``per_class``, with ``support="balanced"``), or ``k_shot`` times its
+    number of classes in any mix (``"stratified"``, ``"random"``)."""
+    n_rows = np.bincount(tasks.task_codes, minlength=tasks.n_tasks)
+    if not per_class:
+        return (n_rows >= k_shot) & (n_rows > k_shot)
+    counts, _ = _class_counts(tasks)
     present = counts > 0
-    enough = (~present | (counts >= k_shot)).all(axis=1)
+    enough = (~present | (counts >= k_shot)).all(axis=1) | (support != "balanced")
     return enough & (n_rows > k_shot * present.sum(axis=1))
 
 
-def draw_episodes(tasks, *, k_shot, n_query, n_episodes, per_class, random_state):
+def _allocate(totals, counts):
+    """``totals[t]`` rows shared among the classes of task ``t`` in proportion
+    to ``counts[t]`` (largest remainders, ties to the first class)."""
+    n = counts.sum(axis=1, keepdims=True)
+    exact = counts * (totals[:, None] / np.maximum(n, 1))
+    share = np.floor(exact).astype(np.int64)
+    left = totals - share.sum(axis=1)
+    order = np.argsort(-(exact - share), axis=1, kind="stable")
+    rank = np.argsort(order, axis=1, kind="stable")
+    return np.minimum(share + (rank < left[:, None]), counts)
+
+
+def split_by_class_mix(tasks, k_shot, *, n_query=None, rng, support):
+    """One seeded support/query split of every classification task whose
+    support set follows the task's class mix.
+
+    A task with ``m`` classes gets ``k_shot * m`` support rows, as
+    `split_support_query` gives it, but drawn in proportion to its class
+    counts (``support="stratified"``, largest remainders) or at random
+    whatever their class (``"random"``); ``n_query`` rows per class become
+    ``n_query * m`` query rows drawn the same way (``None``: all other rows).
+    Returns what `split_support_query` returns.
+    """
+    codes = tasks.task_codes
+    counts, label_codes = _class_counts(tasks)
+    n_classes = (counts > 0).sum(axis=1)
+    n_support = k_shot * n_classes
+    n_rows = counts.sum(axis=1)
+    if (n_rows <= n_support).any():
+        t = int(np.argmax(n_rows <= n_support))
+        raise ValueError(
+            f"{tasks.task_name(t)} has {n_rows[t]} rows, so none is left to score "
+            f"after k_shot * {n_classes[t]} classes = {n_support[t]} support rows; "
+            "give it more rows or use a smaller k_shot."
+        )
+    n_taken = n_support if n_query is None else n_support + n_query * n_classes
+    if support == "random":
+        group = codes
+        quota = n_support
+        taken = np.minimum(n_taken, n_rows)
+    else:
+        group = codes * counts.shape[1] + label_codes
+        quota = _allocate(n_support, counts).ravel()
+        taken = _allocate(np.minimum(n_taken, n_rows), counts).ravel()
+    sizes = np.bincount(group, minlength=len(quota))
+    order = np.lexsort((rng.random_sample(len(group)), group))
+    in_group = group[order]
+    rank = np.arange(len(order)) - (np.cumsum(sizes) - sizes)[in_group]
+    is_support = rank < quota[in_group]
+    is_query = (
+        ~is_support if n_query is None else ~is_support & (rank < taken[in_group])
+    )
+    # Sorting by group sorts by task first: split the two sets task by task.
+    n_s = np.bincount(codes[order[is_support]], minlength=tasks.n_tasks)
+    n_q = np.bincount(codes[order[is_query]], minlength=tasks.n_tasks)
+    supports = np.split(order[is_support], np.cumsum(n_s)[:-1])
+    queries = np.split(order[is_query], np.cumsum(n_q)[:-1])
+    return list(zip(supports, queries, strict=True))
+
+
+def draw_episodes(
+    tasks,
+    *,
+    k_shot,
+    n_query,
+    n_episodes,
+    per_class,
+    random_state,
+    support="balanced",
+):
     """Seeded support/query row indices of every (episode, task).
 
     Returns a list over episodes of lists over tasks of ``(support, query)``
-    absolute row indices into ``tasks.X`` (`split_support_query` drawn
-    ``n_episodes`` times from one random state).
+    absolute row indices into ``tasks.X`` (`split_support_query`, or for
+    classes with ``support`` other than ``"balanced"`` `split_by_class_mix`,
+    drawn ``n_episodes`` times from one random state).
     """
     rng = check_random_state(random_state)
+    if per_class and support != "balanced":
+        return [
+            split_by_class_mix(tasks, k_shot, n_query=n_query, rng=rng, support=support)
+            for _ in range(n_episodes)
+        ]
     return [
         split_support_query(
             tasks, k_shot, n_query=n_query, per_class=per_class, rng=rng
