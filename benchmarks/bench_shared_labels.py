@@ -59,9 +59,7 @@ def one_run(family, mode, n_classes, n_iter):
     # Enough tasks that every class is in some task.
     X, y, t = make_tasks(n_classes, n_tasks=max(200, n_classes // 2))
     n_way = 5 if mode == "episodic" else None
-    common = dict(
-        hidden_layer_sizes=(40, 40), k_shot=5, n_way=n_way, random_state=0
-    )
+    common = dict(hidden_layer_sizes=(40, 40), k_shot=5, n_way=n_way, random_state=0)
     if family == "MAML":
         est = MAMLClassifier(max_iter=n_iter, meta_batch_size=25, **common)
     else:
@@ -104,9 +102,18 @@ def main():
         for family in ["MAML", "ProtoNet"]:
             for mode in ["episodic", "shared"]:
                 out = subprocess.run(
-                    [sys.executable, __file__, "--one", family, mode,
-                     str(n_classes), str(n_iter)],
-                    capture_output=True, text=True, check=True,
+                    [
+                        sys.executable,
+                        __file__,
+                        "--one",
+                        family,
+                        mode,
+                        str(n_classes),
+                        str(n_iter),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
                 )
                 rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
                 r = rows[-1]
