@@ -241,6 +241,83 @@ def test_transformed_target_regressor_adapts_on_transformed_targets(name, target
     assert not np.allclose(predicted, before)
 
 
+@pytest.mark.parametrize("n_outputs", [1, 2])
+def test_transformed_target_regressor_keeps_two_dimensional_targets(n_outputs):
+    """Targets of shape (n, 1) or (n, 2) keep their shape through the target
+    transform in adapt, predict and few-shot scoring, as a hand-made
+    reference: scale each column, adapt, predict, unscale."""
+    X, y, t = make_data(classification=False, new=False)
+    X_new, y_new, t_new = make_data(classification=False, new=True)
+    Y = np.c_[y, -2 * y][:, :n_outputs]
+    Y_new = np.c_[y_new, -2 * y_new][:, :n_outputs]
+    ttr = TransformedTargetRegressor(
+        clone(FAMILIES["MetaRidgeRegressor"]), transformer=StandardScaler()
+    )
+    ttr.fit(X, Y, task_ids=t)
+    reference = copy.deepcopy(ttr.regressor_)
+    predicted = sktransfer.adapt(ttr, X_new[:8], Y_new[:8]).predict(X_new[8:30])
+    scaler = ttr.transformer_
+    expected = scaler.inverse_transform(
+        reference.adapt(X_new[:8], scaler.transform(Y_new[:8]))
+        .predict(X_new[8:30])
+        .reshape(22, n_outputs)
+    )
+    assert predicted.shape == (22, n_outputs)
+    np.testing.assert_allclose(predicted, expected, rtol=1e-12)
+    result = few_shot_score(ttr, (X_new, Y_new, t_new), k_shot=5, random_state=0)
+    splits = draw_episodes(
+        TaskSet.from_arrays(X_new, Y_new, t_new),
+        k_shot=5,
+        n_query=None,
+        n_episodes=1,
+        per_class=False,
+        random_state=0,
+    )[0]
+    by_hand = []
+    for support, query in splits:
+        model = copy.deepcopy(ttr)
+        sktransfer.adapt(model, X_new[support], Y_new[support])
+        by_hand.append(r2_score(Y_new[query], model.predict(X_new[query])))
+    np.testing.assert_allclose(result.per_task, by_hand, rtol=1e-9)
+
+
+class _MeanOfSupport(sklearn.base.RegressorMixin, sklearn.base.BaseEstimator):
+    """A user's own estimator with adapt: predicts the support set's mean."""
+
+    def fit(self, X, y):
+        self.mean_ = float(np.mean(y))
+        return self
+
+    def adapt(self, X, y):
+        self.mean_ = float(np.mean(y))
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.mean_)
+
+
+def test_an_estimator_of_the_users_own_with_adapt_is_evaluated():
+    """Anything with adapt is adapted episode by episode, without sktransfer's
+    attributes (categories, feature names)."""
+    X, y, t = make_data(classification=False, new=True)
+    est = _MeanOfSupport().fit(X, y)
+    result = few_shot_score(est, (X, y, t), k_shot=4, random_state=0)
+    splits = draw_episodes(
+        TaskSet.from_arrays(X, y, t),
+        k_shot=4,
+        n_query=None,
+        n_episodes=1,
+        per_class=False,
+        random_state=0,
+    )[0]
+    by_hand = [
+        r2_score(y[query], np.full(len(query), y[support].mean()))
+        for support, query in splits
+    ]
+    np.testing.assert_allclose(result.per_task, by_hand, rtol=1e-12)
+    assert est.mean_ == pytest.approx(y.mean())  # left as it was
+
+
 # -- search objects ---------------------------------------------------------------
 def test_fitted_search_adapts_its_best_estimator(fitted):
     name, pipe, train, new = fitted
