@@ -530,3 +530,9 @@ def test_one_shot_support_sets_meet_few_categories():
         reports[1].baselines["support set only"],
         atol=1e-6,
     )
+
+
+def test_a_one_dimensional_x_is_refused_by_sklearns_check():
+    est = clone(ESTIMATORS["PooledRegressor"]).set_params(categorical_features=[0])
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array instead"):
+        est.fit(np.arange(12.0), np.arange(12.0))
