@@ -7,6 +7,7 @@ helpers must accept the meta-estimators as they accept a bare estimator.
 """
 
 import copy
+import re
 import warnings
 
 import numpy as np
@@ -368,7 +369,14 @@ def test_wrappers_of_every_kind_nest():
 # -- what cannot adapt -------------------------------------------------------------
 def test_what_cannot_adapt_is_refused_clearly():
     X, y, t = make_data(classification=False, new=False)
-    with pytest.raises(TypeError, match="Ridge cannot adapt.*SupportSetRegressor"):
+    cannot = (
+        "Ridge cannot adapt: sktransfer.adapt adapts an estimator with an adapt "
+        "method (the sktransfer estimators and baselines), or a Pipeline, "
+        "TransformedTargetRegressor or fitted search object (GridSearchCV, ...) "
+        "around one. To fit a scikit-learn estimator on the support rows alone, "
+        "wrap it in SupportSetClassifier or SupportSetRegressor."
+    )
+    with pytest.raises(TypeError, match=re.escape(cannot)):
         sktransfer.adapt(Ridge().fit(X, y), X[:5], y[:5])
     pipe = make_pipeline(StandardScaler(), Ridge()).fit(X, y)
     with pytest.raises(TypeError, match="Ridge cannot adapt"):
@@ -376,16 +384,27 @@ def test_what_cannot_adapt_is_refused_clearly():
     with pytest.raises(TypeError, match="Ridge cannot adapt"):
         few_shot_score(pipe, (X, y, t), k_shot=5)
     skip = Pipeline([("scale", StandardScaler()), ("last", "passthrough")]).fit(X)
-    with pytest.raises(TypeError, match="'passthrough'"):
+    last = "The pipeline's last step is 'passthrough': there is no estimator to adapt."
+    with pytest.raises(TypeError, match=re.escape(last)):
         sktransfer.adapt(skip, X[:5], y[:5])
     model = clone(FAMILIES["MetaRidgeRegressor"])
-    with pytest.raises(NotFittedError):
+    unfitted = (
+        "This GridSearchCV is not fitted: fit the search before adapting its best "
+        "estimator."
+    )
+    with pytest.raises(NotFittedError, match=re.escape(unfitted)):
         sktransfer.adapt(GridSearchCV(model, {"k_shot": [5]}), X[:5], y[:5])
-    with pytest.raises(NotFittedError):
+    with pytest.raises(
+        NotFittedError, match="This TransformedTargetRegressor instance is not fitted"
+    ):
         sktransfer.adapt(TransformedTargetRegressor(model), X[:5], y[:5])
     no_refit = GridSearchCV(model, {"k_shot": [5]}, cv=GroupKFold(2), refit=False)
     no_refit.fit(X, y, groups=t, task_ids=t)
-    with pytest.raises(TypeError, match="refit=False"):
+    no = (
+        "GridSearchCV was fitted with refit=False: it has no best_estimator_ to "
+        "adapt. Fit it with refit=True."
+    )
+    with pytest.raises(TypeError, match=re.escape(no)):
         sktransfer.adapt(no_refit, X[:5], y[:5])
 
 
