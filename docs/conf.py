@@ -52,6 +52,13 @@ numpydoc_class_members_toctree = False
 
 # -- sphinx-gallery ------------------------------------------------------------
 
+# The examples fit small models, several times faster with one torch thread on
+# a few cores (user guide, "Torch threads and small fits"); the gallery runs
+# them all in this process.
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
