@@ -57,7 +57,9 @@ def scored_tasks(estimator, tasks, k_shot, weight, stacklevel, support="balanced
             support=support,
         )
     names = [tasks.task_name(c) for c in np.flatnonzero(~keep)]
-    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    shown = ", ".join(names[:5]) + (
+        f" and {len(names) - 5} more" if len(names) > 5 else ""
+    )
     unit = {False: "", True: " of each class"}[per_class]
     if per_class and support != "balanced":
         unit = " per class, in any mix,"

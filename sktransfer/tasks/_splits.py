@@ -90,7 +90,7 @@ def scorable_tasks(tasks, k_shot, *, per_class, support="balanced"):
     number of classes in any mix (``"stratified"``, ``"random"``)."""
     n_rows = np.bincount(tasks.task_codes, minlength=tasks.n_tasks)
     if not per_class:
-        return (n_rows >= k_shot) & (n_rows > k_shot)
+        return n_rows > k_shot
     counts, _ = _class_counts(tasks)
     present = counts > 0
     enough = (~present | (counts >= k_shot)).all(axis=1) | (support != "balanced")

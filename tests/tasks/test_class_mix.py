@@ -1,6 +1,7 @@
 """Support sets that follow a task's class mix (``support="stratified"`` and
 ``"random"``), and the few-shot scores that use them."""
 
+import re
 import warnings
 from fractions import Fraction
 
@@ -10,12 +11,17 @@ from sklearn.dummy import DummyClassifier
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sktransfer import SupportSetClassifier, TaskSet, few_shot_score, transfer_report
-from sktransfer.tasks._splits import scorable_tasks, split_by_class_mix
+from sktransfer.tasks._splits import (
+    draw_episodes,
+    scorable_tasks,
+    split_by_class_mix,
+    split_support_query,
+)
 
 
 def imbalanced(n_tasks=6, seed=0):
     """Tasks of 20 to 40 rows, a quarter of them class 0 (the rest class 1),
-    and one of three classes."""
+    and two of three classes, one with a class of a single row."""
     rng = np.random.RandomState(seed)
     ys, ts = [], []
     for task in range(n_tasks):
@@ -24,8 +30,10 @@ def imbalanced(n_tasks=6, seed=0):
         y[:2] = [0, 1]
         ys.append(y)
         ts.append(np.full(n, task))
-    ys.append(np.repeat([0, 1, 2], [3, 9, 12]))
+    ys.append(np.repeat([0, 1, 2], [1, 9, 14]))  # a class of one row
     ts.append(np.full(24, n_tasks))
+    ys.append(np.repeat([0, 1, 2], [3, 9, 12]))
+    ts.append(np.full(24, n_tasks + 1))
     y, t = np.concatenate(ys), np.concatenate(ts)
     return TaskSet.from_arrays(rng.normal(size=(len(y), 2)), y, t)
 
@@ -59,20 +67,52 @@ def test_stratified_support_follows_the_class_counts(k_shot):
         assert got == expected
 
 
-def test_n_query_rows_follow_the_mix_too():
+@pytest.mark.parametrize("support", ["stratified", "random"])
+def test_n_query_rows_follow_the_mix_too(support):
     tasks = imbalanced()
     splits = split_by_class_mix(
-        tasks, 2, n_query=4, rng=np.random.RandomState(0), support="stratified"
+        tasks, 2, n_query=4, rng=np.random.RandomState(0), support=support
     )
-    for code, (support, query) in enumerate(splits):
+    for code, (support_rows, query) in enumerate(splits):
         rows = np.flatnonzero(tasks.task_codes == code)
         counts = np.bincount(tasks.y[rows], minlength=3)
         n_classes = int((counts > 0).sum())
-        taken = largest_remainders(6 * n_classes, list(counts))
-        assert len(support) + len(query) == 6 * n_classes
-        assert np.bincount(tasks.y[np.r_[support, query]], minlength=3).tolist() == (
-            taken
-        )
+        assert len(support_rows) == 2 * n_classes
+        assert len(support_rows) + len(query) == 6 * n_classes
+        assert not set(support_rows) & set(query)
+        if support == "stratified":
+            taken = largest_remainders(6 * n_classes, list(counts))
+            drawn = np.bincount(tasks.y[np.r_[support_rows, query]], minlength=3)
+            assert drawn.tolist() == taken
+
+
+@pytest.mark.parametrize("support", ["stratified", "random"])
+def test_draw_episodes_passes_the_choice_on(support):
+    tasks = imbalanced()
+    drawn = draw_episodes(
+        tasks,
+        k_shot=2,
+        n_query=3,
+        n_episodes=2,
+        per_class=True,
+        random_state=0,
+        support=support,
+    )
+    rng = np.random.RandomState(0)
+    for episode in drawn:
+        direct = split_by_class_mix(tasks, 2, n_query=3, rng=rng, support=support)
+        for (s, q), (s_ref, q_ref) in zip(episode, direct, strict=True):
+            np.testing.assert_array_equal(s, s_ref)
+            np.testing.assert_array_equal(q, q_ref)
+    balanced = draw_episodes(
+        tasks, k_shot=1, n_query=3, n_episodes=1, per_class=True, random_state=0
+    )[0]
+    reference = split_support_query(
+        tasks, 1, n_query=3, per_class=True, rng=np.random.RandomState(0)
+    )
+    for (s, q), (s_ref, q_ref) in zip(balanced, reference, strict=True):
+        np.testing.assert_array_equal(s, s_ref)
+        np.testing.assert_array_equal(q, q_ref)
 
 
 def test_random_support_mixes_classes_as_the_task_does():
@@ -111,8 +151,17 @@ def test_a_task_with_a_rare_class_scores_when_the_support_follows_the_mix():
     mixed = scorable_tasks(tasks, 5, per_class=True, support="stratified")
     assert not balanced[last] and mixed[last]
     assert not scorable_tasks(tasks, 8, per_class=True, support="random")[last]
-    with pytest.raises(ValueError, match="has 24 rows, so none is left to score"):
+    message = (
+        f"task {last - 1} has 24 rows, so none is left to score after k_shot * 3 "
+        "classes = 24 support rows; give it more rows or use a smaller k_shot."
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
         split_by_class_mix(tasks, 8, rng=np.random.RandomState(0), support="random")
+    # Regressors: a task of exactly k_shot rows has no query row.
+    regression = TaskSet.from_arrays(
+        np.zeros((9, 1)), np.arange(9.0), [0] * 5 + [1] * 4
+    )
+    assert scorable_tasks(regression, 4, per_class=False).tolist() == [True, False]
 
 
 def test_few_shot_score_support_option_reaches_the_estimator():
@@ -139,3 +188,54 @@ def test_few_shot_score_support_option_reaches_the_estimator():
     assert report.adapted.mean() == pytest.approx(scores["stratified"])
     with pytest.raises(InvalidParameterError, match="support"):
         few_shot_score(vote, pairs, k_shot=4, support="per_class")
+
+
+def test_scoring_in_the_task_mix_keeps_the_task_a_balanced_support_skips():
+    """The task with a class of 3 rows: left out at k_shot=5 per class (one
+    warning, named, the rest scored with their weights); scored when the
+    support follows the mix. No task to score: the error of the first."""
+    tasks = imbalanced()
+    pairs = [tasks[c] for c in range(tasks.n_tasks)]
+    vote = SupportSetClassifier(DummyClassifier(strategy="most_frequent"))
+    weight = np.random.RandomState(0).uniform(0.5, 2.0, len(tasks.y))
+    # A plain loop: which tasks have a class of fewer than 5 rows.
+    skipped = [
+        c
+        for c in range(tasks.n_tasks)
+        if min(np.unique(tasks[c][1], return_counts=True)[1]) < 5
+    ]
+    assert {tasks.n_tasks - 2, tasks.n_tasks - 1} <= set(skipped)
+    names = ", ".join(f"task {c}" for c in skipped)
+    message = (
+        f"{len(skipped)} of 8 tasks cannot give k_shot=5 support rows of each "
+        f"class and a query row, and are not scored: {names}. The result's "
+        "task_labels list the tasks scored."
+    )
+    with pytest.warns(UserWarning, match=re.escape(message)):
+        balanced = few_shot_score(
+            vote, pairs, k_shot=5, sample_weight=weight, random_state=0
+        )
+    kept = [c for c in range(tasks.n_tasks) if c not in skipped]
+    assert balanced.task_labels.tolist() == kept
+    rest = np.isin(tasks.task_codes, kept)
+    alone = few_shot_score(
+        vote,
+        [pairs[c] for c in kept],
+        k_shot=5,
+        sample_weight=weight[rest],
+        random_state=0,
+    )
+    np.testing.assert_array_equal(balanced.per_task, alone.per_task)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mixed = few_shot_score(vote, pairs, k_shot=5, support="stratified")
+    assert mixed.task_labels.tolist() == list(range(tasks.n_tasks))
+    many = [(np.zeros((3, 2)), np.array([0, 1, 1]))] * 7
+    words = "support rows per class, in any mix, and a query row"
+    with pytest.raises(ValueError, match="task 0 has 3 rows, so none is left"):
+        few_shot_score(vote, many, k_shot=2, support="random")
+    with pytest.warns(UserWarning, match=re.escape(words)) as caught:
+        few_shot_score(vote, many + [tasks[0]], k_shot=2, support="random")
+    assert "task 0, task 1, task 2, task 3, task 4 and 2 more. The" in str(
+        caught[0].message
+    )
