@@ -60,8 +60,11 @@ def scored_tasks(estimator, tasks, k_shot, weight, stacklevel, support="balanced
     shown = ", ".join(names[:5]) + (
         f" and {len(names) - 5} more" if len(names) > 5 else ""
     )
-    unit = {False: "", True: " of each class"}[per_class]
-    if per_class and support != "balanced":
+    if not per_class:
+        unit = ""
+    elif support == "balanced":
+        unit = " of each class"
+    else:
         unit = " per class, in any mix,"
     warnings.warn(
         f"{len(names)} of {tasks.n_tasks} tasks cannot give k_shot={k_shot} "

@@ -248,7 +248,7 @@ def decode_categories(estimator, X):
     out = np.asarray(X, dtype=np.float64).astype(object)
     for j, cats in zip(np.flatnonzero(mask), estimator.categories_, strict=True):
         codes = np.asarray(X[:, j], dtype=np.int64)
-        out[:, j] = [cats[c] if c >= 0 else UNSEEN for c in codes.tolist()]
+        out[:, j] = np.where(codes >= 0, cats[np.maximum(codes, 0)], UNSEEN)
     return out
 
 
