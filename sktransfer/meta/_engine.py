@@ -600,19 +600,25 @@ class ClosedFormTrainer(MetaEngine):
         The paired one-standard-error rule chooses (`within_noise`): the
         earliest candidate no worse than the best one beyond noise, held-out
         task by held-out task, so that a longer training must show more than
-        noise to be kept. Returns, per
-        kind, the meta-iteration chosen and the fold members' outputs on the
-        validation episodes there. The optimiser starts afresh on the
-        remaining weights.
+        noise to be kept. Where the start is a model of its own (scored at
+        iteration 0, ``start_is_a_model``), a trained candidate replaces it
+        only when it scores better by more than two paired standard errors
+        (`clearly_better`): the best of many noisy scorings is an optimistic
+        estimate, and the start is the empirical-Bayes model the user would
+        otherwise fit. Returns, per kind, the meta-iteration chosen and the
+        fold members' outputs on the validation episodes there. The
+        optimiser starts afresh on the remaining weights.
         """
         net = self.module_
         last = net.n_members - 1
         chosen = {}
         for name, kind in net.kinds.items():
             candidates = self.candidates_[name]
-            iteration, _, _, state, outputs = candidates[
-                within_noise([(c[1], c[2]) for c in candidates])
-            ]
+            index = within_noise([(c[1], c[2]) for c in candidates])
+            start = candidates[0]
+            if index and start[0] == 0:
+                index = index if clearly_better(candidates[index][2], start[2]) else 0
+            iteration, _, _, state, outputs = candidates[index]
             kind.load_member_state(last, state)
             chosen[name] = (iteration, outputs)
             kind.keep_member(last)
@@ -648,6 +654,14 @@ def pooled_loss(outputs, target, weight, classification, units):
     return mean, (unit_loss[present] / unit_weight[present]).cpu()
 
 
+def clearly_better(per_unit, reference, n_errors=2.0):
+    """Whether per-unit losses beat the reference's beyond ``n_errors``
+    standard errors of their mean paired difference."""
+    diff = per_unit - reference
+    error = float(diff.std() / len(diff) ** 0.5) if len(diff) > 1 else 0.0
+    return float(diff.mean()) < -n_errors * error
+
+
 def within_noise(losses):
     """Index of the first candidate no worse than the best beyond noise.
 
@@ -659,8 +673,6 @@ def within_noise(losses):
     best = min(range(len(losses)), key=lambda i: losses[i][0])
     reference = losses[best][1]
     for i, (_, per_unit) in enumerate(losses):
-        diff = per_unit - reference
-        error = float(diff.std() / len(diff) ** 0.5) if len(diff) > 1 else 0.0
-        if float(diff.mean()) <= error:
+        if not clearly_better(reference, per_unit, n_errors=1.0):
             return i
     return best
