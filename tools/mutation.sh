@@ -3,6 +3,8 @@
 #
 #   tools/mutation.sh                                   # the modules of issue 12's scope
 #   tools/mutation.sh sktransfer/tasks/_splits.py ...   # only these files (a change's)
+#   MUTATION_TESTS="tests/model_selection/test_transfer.py -m 'not slow'" \
+#       tools/mutation.sh sktransfer/model_selection/_transfer.py   # and these tests
 #
 # mutmut copies the package and the tests into mutants/, runs the whole suite
 # once to learn which tests reach which function, then runs every mutant
@@ -10,6 +12,20 @@
 # survivors are written to benchmarks/results/mutation/<label>.txt; read a
 # survivor with `mutmut show <name>`. Not part of CI: on 2 cores the
 # suite-wide first pass alone takes minutes.
+#
+# MUTATION_TESTS (pytest arguments, shell-quoted) narrows the first pass, and
+# so the tests each mutant can meet, to the tests of the files under test:
+# minutes instead of hours. mutmut reads its settings from ./pyproject.toml
+# only, so the run happens in a copy of the working tree (tracked and
+# untracked files that git does not ignore) in $MUTATION_DIR (default
+# /tmp/sktransfer-mutation-<label>; replaced at each run, and refused if it
+# holds anything else), whose pyproject.toml gets the selection
+# as `pytest_add_cli_args_test_selection`; this tree and its pyproject.toml
+# are left alone. Run `mutmut show <name>` in that directory. A survivor of a
+# narrowed run may still be killed by a test outside the selection: re-check
+# it against the wider tests before calling it equivalent.
+#
+# MUTMUT_CHILDREN sets mutmut's parallel children (default 2).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,12 +40,63 @@ for path in "$@"; do
     patterns+=("${module//\//.}.*")
 done
 label="$(printf '%s\n' "$@" | sed 's#^sktransfer/##; s#\.py$##; s#/#_#g' | paste -sd+ -)"
-out="benchmarks/results/mutation"
+out="$PWD/benchmarks/results/mutation"
 mkdir -p "$out"
+
+header=""
+if [ -n "${MUTATION_TESTS:-}" ]; then
+    run_dir="${MUTATION_DIR:-${TMPDIR:-/tmp}/sktransfer-mutation-$label}"
+    case "$(realpath -m "$run_dir")" in
+        "$PWD" | "$PWD"/* | / ) echo "MUTATION_DIR must be outside this tree" >&2
+            exit 2 ;;
+    esac
+    if [ -e "$run_dir" ] && [ ! -e "$run_dir/.mutation-run" ]; then
+        echo "$run_dir exists and is not a previous run's copy: remove it or" \
+            "choose another MUTATION_DIR" >&2
+        exit 2
+    fi
+    rm -rf "$run_dir"
+    mkdir -p "$run_dir"
+    touch "$run_dir/.mutation-run"
+    # The working tree as it is, uncommitted changes included.
+    git ls-files -z --cached --others --exclude-standard \
+        | python -c 'import os, shutil, sys
+for name in sys.stdin.read().split("\0"):
+    if name and os.path.isfile(name):
+        target = os.path.join(sys.argv[1], name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(name, target)' "$run_dir"
+    python - "$run_dir/pyproject.toml" "$MUTATION_TESTS" <<'PY'
+import json, re, shlex, sys
+from pathlib import Path
+
+path, selection = Path(sys.argv[1]), shlex.split(sys.argv[2])
+text, n = re.subn(
+    r"(?m)^pytest_add_cli_args_test_selection\s*=.*$",
+    "pytest_add_cli_args_test_selection = " + json.dumps(selection),
+    path.read_text(),
+)
+if n != 1:
+    sys.exit(f"{path}: expected one pytest_add_cli_args_test_selection line")
+path.write_text(text)
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: mutmut reads it with toml
+    pass
+else:
+    mutmut = tomllib.loads(text)["tool"]["mutmut"]
+    assert mutmut["pytest_add_cli_args_test_selection"] == selection
+PY
+    cd "$run_dir"
+    header="# tests: $MUTATION_TESTS (run in $run_dir)"
+fi
 
 rm -rf mutants
 start=$(date +%s)
 mutmut run --max-children "${MUTMUT_CHILDREN:-2}" "${patterns[@]}"
 seconds=$(( $(date +%s) - start ))
 
-python tools/mutation_score.py --seconds "$seconds" "${patterns[@]}" | tee "$out/$label.txt"
+{
+    if [ -n "$header" ]; then echo "$header"; fi
+    python tools/mutation_score.py --seconds "$seconds" "${patterns[@]}"
+} | tee "$out/$label.txt"
