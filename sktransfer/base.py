@@ -324,6 +324,8 @@ class BaseTransferEstimator(BaseEstimator):
                 "module must be an nn.Module class or instance, got "
                 f"{type(module).__name__}."
             )
+        # Trained in float32: probed as it will run (a float64 module too).
+        module = module.float()
         check_no_batch_norm(module)
         shape = module_output_shape(module, n_features)
         if shape != (2, n_outputs):
@@ -331,7 +333,7 @@ class BaseTransferEstimator(BaseEstimator):
                 f"The module maps (2, {n_features}) inputs to {shape}; "
                 f"expected (2, {n_outputs}) (n_samples, n_outputs)."
             )
-        return module.float()
+        return module
 
     def _inference_params(self):
         """The parameters inference uses: adapted ones if any, else the module's."""

@@ -109,7 +109,8 @@ def _output_width(module, n_features):
 
 
 def _holdout_problem(n_rows, fraction, labels=None):
-    """Why ``fraction`` of ``n_rows`` cannot be held out, or None if it can.
+    """Why ``fraction`` of ``n_rows`` cannot be held out, and which way to move
+    it, or None if it can.
 
     ``labels`` are given when the split is stratified by class: then both
     sides need a row of every class, and every class two rows.
@@ -119,16 +120,18 @@ def _holdout_problem(n_rows, fraction, labels=None):
     if n_train < 1:
         return (
             f"validation_fraction={fraction} of {n_rows} rows holds out {n_valid} "
-            "and leaves no row to train on"
+            "and leaves no row to train on: lower validation_fraction"
         )
     if labels is None:
         return None
     counts = np.unique(labels, return_counts=True)[1]
     if counts.min() < 2 or min(n_valid, n_train) < len(counts):
+        move = "raise" if n_valid < len(counts) else "lower"
         return (
             f"validation_fraction={fraction} of {n_rows} rows holds out {n_valid} "
             f"and trains on {n_train}, but a split stratified by class needs a row "
-            f"of each of the {len(counts)} classes on both sides"
+            f"of each of the {len(counts)} classes on both sides: {move} "
+            "validation_fraction"
         )
     return None
 
@@ -143,8 +146,8 @@ class _HoldOut(ValidSplit):
         )
         if problem is not None:
             raise ValueError(
-                f"early_stopping holds out rows for validation, but {problem}. Give "
-                "more rows, raise validation_fraction, or set early_stopping=False."
+                f"early_stopping holds out rows for validation, but {problem}, give "
+                "more rows, or set early_stopping=False."
             )
         return super().__call__(dataset, y, groups)
 
@@ -534,6 +537,13 @@ class _BaseFineTune(BodyTransformerMixin, BaseTransferEstimator):
             stacklevel=3,
         )
         return False
+
+    def _build_module(self, n_features, n_outputs):
+        """The module as the base class builds it, refused without parameters
+        (before skorch builds an optimiser for it)."""
+        module = super()._build_module(n_features, n_outputs)
+        _layers(module)
+        return module
 
     def _wrap_pretrained(self, X):
         """Use the ``module`` instance as the pre-trained network, without fit."""
