@@ -39,7 +39,7 @@ for path in "$@"; do
     module="${module%/}"
     patterns+=("${module//\//.}.*")
 done
-label="$(printf '%s\n' "$@" | sed 's#^sktransfer/##; s#\.py$##; s#/#_#g' | paste -sd+ -)"
+label="$(printf '%s\n' "$@" | sed 's#^sktransfer/##; s#\.py$##; s#/_*#_#g' | paste -sd+ -)"
 out="$PWD/benchmarks/results/mutation"
 mkdir -p "$out"
 

@@ -45,6 +45,17 @@ class FewShotResult:
     scores: np.ndarray
 
 
+def _is_flat(tasks):
+    """Whether ``tasks`` is the flat ``(X, y, task_ids)`` triple, not a tuple
+    of three ``(X, y)`` pairs (whose third item is no 1-D array)."""
+    if not (isinstance(tasks, tuple) and len(tasks) == 3):
+        return False
+    try:
+        return np.ndim(tasks[2]) == 1
+    except ValueError:  # an (X, y) pair: numpy cannot make it one array
+        return False
+
+
 def _as_taskset(tasks, transform=None):
     """The tasks as a `TaskSet`, their rows passed through ``transform`` first.
 
@@ -56,7 +67,7 @@ def _as_taskset(tasks, transform=None):
     if transform is None:
         if isinstance(tasks, TaskSet):
             return tasks
-        if isinstance(tasks, tuple) and len(tasks) == 3 and np.ndim(tasks[2]) == 1:
+        if _is_flat(tasks):
             return TaskSet.from_arrays(*tasks)
         return TaskSet(tasks)
 
@@ -71,7 +82,7 @@ def _as_taskset(tasks, transform=None):
 
             X = pd.DataFrame(X, columns=tasks.feature_names)
         return TaskSet.from_arrays(rows(X), tasks.y, tasks.task_ids)
-    if isinstance(tasks, tuple) and len(tasks) == 3 and np.ndim(tasks[2]) == 1:
+    if _is_flat(tasks):
         X, y, task_ids = tasks
         return TaskSet.from_arrays(rows(X), y, task_ids)
     if not isinstance(tasks, (list, tuple)):

@@ -209,3 +209,192 @@ def test_sample_weight_weighs_the_query_rows(regressor):
     np.testing.assert_allclose(result.per_task, by_hand, atol=1e-5)
     unweighted = few_shot_score(regressor, tasks, k_shot=5, random_state=0)
     assert not np.allclose(result.per_task, unweighted.per_task)
+
+
+# -- the forms of ``tasks``, through a pipeline or not ------------------------------
+# A pipeline's fitted transformers see the rows of every form of ``tasks`` as
+# the user gives them; scoring the pipeline is scoring its last step on the
+# rows transformed by hand.
+COLUMNS = ["x0", "x1", "x2"]
+
+
+def _new_tasks():
+    from sktransfer.datasets import make_related_regression_tasks
+
+    return make_related_regression_tasks(
+        n_tasks=6, n_samples=20, n_features=3, random_state=1
+    )
+
+
+@pytest.fixture(scope="module")
+def named_pipeline():
+    """Columns chosen by name (so it needs a frame), then a meta-learner."""
+    import sklearn
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sktransfer import MetaRidgeRegressor
+    from sktransfer.datasets import make_related_regression_tasks
+
+    pd = pytest.importorskip("pandas")
+    X, y, t = make_related_regression_tasks(
+        n_tasks=12, n_samples=20, n_features=3, random_state=0
+    )
+    pipe = make_pipeline(
+        ColumnTransformer([("scale", StandardScaler(), ["x2", "x0"])]),
+        MetaRidgeRegressor(
+            hidden_layer_sizes=(16,),
+            n_components=4,
+            max_iter=30,
+            k_shot=5,
+            early_stopping=False,
+            random_state=0,
+        ),
+    )
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe.fit(pd.DataFrame(X, columns=COLUMNS), y, task_ids=t)
+    return pipe
+
+
+def test_a_taskset_of_named_columns_reaches_the_pipeline_as_a_frame(named_pipeline):
+    pd = pytest.importorskip("pandas")
+    X, y, t = _new_tasks()
+    frame = pd.DataFrame(X, columns=COLUMNS)
+    tasks = TaskSet.from_arrays(frame, y, t)
+    result = few_shot_score(named_pipeline, tasks, k_shot=5, random_state=0)
+    by_hand = few_shot_score(
+        named_pipeline[-1],
+        (named_pipeline[0].transform(frame), y, t),
+        k_shot=5,
+        random_state=0,
+    )
+    np.testing.assert_array_equal(result.per_task, by_hand.per_task)
+    np.testing.assert_array_equal(result.task_labels, np.unique(t))
+    # A TaskSet of plain arrays, through a pipeline that needs no names.
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = X[:, [2, 0]] * 3.0 + 1.0
+    scaler = StandardScaler().fit(X)
+    plain = make_pipeline(scaler, named_pipeline[-1])
+    result = few_shot_score(
+        plain, TaskSet.from_arrays(X, y, t), k_shot=5, random_state=0
+    )
+    by_hand = few_shot_score(
+        named_pipeline[-1], (scaler.transform(X), y, t), k_shot=5, random_state=0
+    )
+    np.testing.assert_array_equal(result.per_task, by_hand.per_task)
+
+
+@pytest.mark.parametrize("through_pipeline", [False, True])
+def test_a_tuple_of_pairs_is_a_sequence_of_tasks(named_pipeline, through_pipeline):
+    pd = pytest.importorskip("pandas")
+    X, y, t = _new_tasks()
+    if through_pipeline:
+        est, X = named_pipeline, pd.DataFrame(X, columns=COLUMNS)
+    else:
+        est, X = (
+            named_pipeline[-1],
+            named_pipeline[0].transform(pd.DataFrame(X, columns=COLUMNS)),
+        )
+    # Three pairs too: a tuple of three is not the flat (X, y, task_ids).
+    for n_tasks in (4, 3):
+        pairs = [(X[t == c], y[t == c]) for c in range(n_tasks)]
+        as_list = few_shot_score(est, pairs, k_shot=5, random_state=0)
+        as_tuple = few_shot_score(est, tuple(pairs), k_shot=5, random_state=0)
+        np.testing.assert_array_equal(as_tuple.per_task, as_list.per_task)
+        assert len(as_tuple.per_task) == n_tasks
+    # The flat form is a tuple: a list of X, y and task_ids is three tasks,
+    # and X is no (X, y) pair.
+    flat = (X, y, t)
+    few_shot_score(est, flat, k_shot=5, random_state=0)
+    with pytest.raises(ValueError, match=r"^task 0 is not an \(X, y\) pair\.$"):
+        few_shot_score(est, list(flat), k_shot=5)
+
+
+def test_tasks_that_are_not_pairs_are_refused_through_a_pipeline(named_pipeline):
+    pd = pytest.importorskip("pandas")
+    X, y, t = _new_tasks()
+    frame = pd.DataFrame(X, columns=COLUMNS)
+    pairs = [(frame[t == c], y[t == c]) for c in range(2)]
+    weighted = pairs[1] + (np.ones(len(pairs[1][1])),)
+    with pytest.raises(ValueError, match=r"^task 1 is not an \(X, y\) pair\.$"):
+        few_shot_score(named_pipeline, [pairs[0], weighted], k_shot=5)
+    # Neither pairs nor a TaskSet: the same message as for the bare estimator.
+    for tasks in (5, {"task": pairs[0]}):
+        with pytest.raises(TypeError) as bare:
+            few_shot_score(named_pipeline[-1], tasks, k_shot=5)
+        with pytest.raises(TypeError) as piped:
+            few_shot_score(named_pipeline, tasks, k_shot=5)
+        assert str(piped.value) == str(bare.value)
+        assert type(tasks).__name__ in str(piped.value)
+
+
+def test_a_transformer_with_sparse_output_is_scored_on_dense_rows():
+    # A user's own estimator with adapt behind a one-hot encoder whose output
+    # is sparse: each task's R2 equals a plain loop over the support/query
+    # splits with the rows transformed by hand and made dense.
+    from sklearn.base import BaseEstimator, RegressorMixin
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    pd = pytest.importorskip("pandas")
+
+    class RidgeOnSupport(RegressorMixin, BaseEstimator):
+        def fit(self, X, y):
+            self.ridge_ = Ridge().fit(X, y)
+            return self
+
+        def adapt(self, X, y):
+            self.ridge_ = Ridge().fit(X, y)
+            return self
+
+        def predict(self, X):
+            return self.ridge_.predict(X)
+
+    X, y, t = _new_tasks()
+    frame = pd.DataFrame(X, columns=COLUMNS)
+    frame["site"] = np.array(["north", "south", "west"])[np.arange(len(y)) % 3]
+    encode = ColumnTransformer(
+        [("site", OneHotEncoder(), ["site"])],
+        remainder="passthrough",
+        sparse_threshold=1.0,
+    )
+    pipe = make_pipeline(encode, RidgeOnSupport()).fit(frame, y)
+    assert hasattr(pipe[0].transform(frame), "toarray")  # sparse indeed
+    result = few_shot_score(pipe, (frame, y, t), k_shot=5, random_state=0)
+    rows = pipe[0].transform(frame).toarray()
+    (episode,) = draw_episodes(
+        TaskSet.from_arrays(rows, y, t),
+        k_shot=5,
+        n_query=None,
+        n_episodes=1,
+        per_class=False,
+        random_state=0,
+    )
+    by_hand = [
+        r2_score(y[q], Ridge().fit(rows[s], y[s]).predict(rows[q])) for s, q in episode
+    ]
+    np.testing.assert_allclose(result.per_task, by_hand, rtol=1e-10)
+
+
+@pytest.mark.parametrize("n_tasks", [1, 2])
+def test_ci95_of_one_or_two_tasks_is_scipys(regressor, n_tasks):
+    # Two tasks have an interval (t with one degree of freedom); one task
+    # has none, as in scipy: NaN at both ends, not a zero-width interval.
+    import warnings
+
+    from scipy import stats
+
+    tasks = make_sinusoid_tasks(n_tasks=n_tasks, random_state=3)
+    result = few_shot_score(regressor, tasks, k_shot=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy: sem of one value
+        expected = stats.t.interval(
+            0.95, n_tasks - 1, loc=result.mean, scale=stats.sem(result.per_task)
+        )
+    np.testing.assert_allclose(result.ci95, expected, rtol=1e-12)
+    assert np.isfinite(result.ci95).all() == (n_tasks == 2)
