@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 import torch
 from scipy.spatial.distance import cdist
+from scipy.special import expit, softmax
 from scipy.stats import norm
 from sklearn.linear_model import LinearRegression, Ridge
 
 from sktransfer.meta._closed_form import (
+    base_targets,
     class_prototypes,
     gaussian_nll,
     prototype_logits,
@@ -418,3 +420,117 @@ def test_random_intercept_matches_a_loop_over_outputs(class_codes):
     np.testing.assert_allclose(mean, expected_mean, atol=1e-10)
     np.testing.assert_allclose(noise, expected_noise, rtol=1e-10)
     np.testing.assert_allclose(std[-1], max(expected_std, 0.01), rtol=1e-8)
+
+
+def test_gaussian_nll_is_the_weighted_mean_for_fractional_weights():
+    # Total weights between 1 and 2 (one row of weight 1.5, two rows of 0.6 and
+    # 0.7): still the weighted mean, not a sum divided by a larger floor.
+    rng = np.random.default_rng(13)
+    mean = rng.normal(size=(2, 3, 1))
+    targets = rng.normal(size=(2, 3, 1))
+    var = rng.uniform(0.2, 2.0, size=(2, 3))
+    weight = np.array([[1.5, 0.0, 0.0], [0.6, 0.7, 0.0]])
+    got = gaussian_nll(_t(mean), _t(var), _t(targets), _t(weight)).numpy()
+    for t in range(2):
+        per_row = -norm.logpdf(targets[t, :, 0], mean[t, :, 0], np.sqrt(var[t]))
+        expected = np.average(per_row, weights=weight[t])
+        np.testing.assert_allclose(got[t], expected, rtol=1e-12)
+
+
+def test_class_prototypes_with_weights_below_one_are_weighted_means():
+    # Each class's support weight is below 1: the prototype is still its mean.
+    embedding, labels, _ = _embedded(seed=14)
+    weight = np.random.default_rng(15).uniform(0.01, 0.2, size=(N_TASKS, N_ROWS))
+    prototypes, _ = class_prototypes(
+        _t(embedding), torch.as_tensor(labels), _t(weight), N_CLASSES
+    )
+    np.testing.assert_allclose(
+        prototypes.numpy(), _numpy_prototypes(embedding, labels, weight), rtol=1e-10
+    )
+
+
+def _random_intercept_data(task_sizes, n_outputs, seed=16):
+    """Rows of tasks whose targets share slopes and differ by a task intercept."""
+    rng = np.random.default_rng(seed)
+    task_codes = np.repeat(np.arange(len(task_sizes)) * 3 + 5, task_sizes)
+    inputs = rng.normal(size=(len(task_codes), 2))
+    slopes = rng.normal(size=(2, n_outputs))
+    intercepts = 2.0 * rng.normal(size=(len(task_sizes), n_outputs))
+    _, index = np.unique(task_codes, return_inverse=True)
+    targets = (
+        inputs @ slopes
+        + intercepts[index]
+        + 0.5 * rng.normal(size=(len(task_codes), n_outputs))
+    )
+    return inputs, targets, task_codes
+
+
+@pytest.mark.parametrize(
+    "task_sizes",
+    [[20] * 12, [15, 25], [2, 1]],
+    ids=["twelve-tasks", "two-tasks", "three-rows"],
+)
+@pytest.mark.parametrize("n_outputs", [2, 3])
+def test_random_intercept_estimates_the_task_spread(task_sizes, n_outputs):
+    # Real task intercepts (std 2): the method-of-moments between-task variance
+    # is positive, so the intercept's prior std is estimated, not the floor.
+    inputs, targets, task_codes = _random_intercept_data(task_sizes, n_outputs)
+    mean, std, noise = random_intercept(inputs, targets, task_codes)
+    expected_mean, expected_std, expected_noise = _random_intercept_by_hand(
+        inputs, targets, task_codes
+    )
+    np.testing.assert_allclose(mean, expected_mean, atol=1e-10)
+    np.testing.assert_allclose(noise, expected_noise, rtol=1e-10)
+    assert std.dtype == np.float64 and std.shape == (3,)
+    np.testing.assert_allclose(std[:-1], 0.01)  # the slopes: the fixed start
+    if len(task_sizes) == 12:
+        assert expected_std > 0.5  # the spread is there to find
+    np.testing.assert_allclose(std[-1], max(expected_std, 0.01), rtol=1e-8)
+
+
+def test_random_intercept_of_one_task_has_no_task_spread():
+    # One task: no spread of task means to estimate; the intercept's prior std
+    # is the floor, not NaN, and the noise is the residual variance (ddof 1).
+    inputs, targets, task_codes = _random_intercept_data([30], 2)
+    mean, std, noise = random_intercept(inputs, targets, task_codes)
+    assert np.isfinite(std).all()
+    np.testing.assert_allclose(std, 0.01)
+    residual = targets - np.hstack([inputs, np.ones((30, 1))]) @ mean
+    within = ((residual - residual.mean(0)) ** 2).sum(0)
+    np.testing.assert_allclose(noise, within.mean() / 29, rtol=1e-10)
+
+
+def test_base_targets_are_the_predictions_or_their_class_probabilities():
+    rng = np.random.default_rng(17)
+    columns = rng.normal(scale=3.0, size=(6, 3))
+    # Regression: the base predictions themselves.
+    np.testing.assert_array_equal(base_targets(columns, 3, False), columns)
+    # Classes: the softmax of the offset logits, finite for huge logits too.
+    np.testing.assert_allclose(
+        base_targets(columns, 3, True), softmax(columns, axis=1), rtol=1e-12
+    )
+    huge = columns + 1000.0
+    np.testing.assert_allclose(
+        base_targets(huge, 3, True), softmax(columns, axis=1), rtol=1e-10
+    )
+    # Two classes from one column of log-odds of class 1.
+    log_odds = columns[:, :1]
+    expected = np.hstack([1 - expit(log_odds), expit(log_odds)])
+    np.testing.assert_allclose(base_targets(log_odds, 2, True), expected, rtol=1e-12)
+    # Two classes from two columns of logits: a softmax, not log-odds.
+    np.testing.assert_allclose(
+        base_targets(columns[:, :2], 2, True),
+        softmax(columns[:, :2], axis=1),
+        rtol=1e-12,
+    )
+
+
+def test_base_targets_are_finite_for_rows_on_very_different_scales():
+    # Each row is shifted by its own largest logit: a row of huge logits next
+    # to a row of small ones must not underflow the small row to 0 / 0.
+    columns = np.array([[1000.0, 999.0, 998.0], [0.0, 1.0, -1.0], [-900.0, -901, -899]])
+    np.testing.assert_allclose(
+        base_targets(columns, 3, True),
+        softmax(columns, axis=1),
+        rtol=1e-12,
+    )
