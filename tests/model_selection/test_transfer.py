@@ -24,6 +24,12 @@ from sktransfer.datasets import make_related_classification_tasks, make_sinusoid
 from sktransfer.model_selection import default_baselines
 
 
+def _quiet_report(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NegativeTransferWarning)
+        return transfer_report(*args, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def shared():
     # Tasks drawn from one distribution: the pooled model is near the Bayes
@@ -116,39 +122,33 @@ def test_beating_every_baseline_is_quiet_and_the_adapted_side_is_few_shot_score(
 
 def test_ci95_is_scipys_paired_t_interval(shared):
     est, _, target = shared
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NegativeTransferWarning)
-        report = transfer_report(
-            est,
-            target,
-            k_shot=5,
-            baselines={"logistic": LogisticRegression(C=0.1)},
-            random_state=1,
-        )
+    report = _quiet_report(
+        est,
+        target,
+        k_shot=5,
+        baselines={"logistic": LogisticRegression(C=0.1)},
+        random_state=1,
+    )
     paired = stats.ttest_rel(report.adapted, report.baselines["logistic"])
     interval = paired.confidence_interval(confidence_level=0.95)
     np.testing.assert_allclose(report.ci95["logistic"], interval)
     one = (target[0][:40], target[1][:40], target[2][:40])  # a single task
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NegativeTransferWarning)
-        single = transfer_report(
-            est, one, k_shot=5, baselines={"majority": DummyClassifier()}
-        )
+    single = _quiet_report(
+        est, one, k_shot=5, baselines={"majority": DummyClassifier()}
+    )
     assert np.isnan(single.ci95["majority"]).all()
 
 
 def test_a_scorer_name_keeps_greater_is_better(sinusoids):
     est, _, target = sinusoids
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NegativeTransferWarning)
-        report = transfer_report(
-            est,
-            target,
-            k_shot=5,
-            baselines={"support mean": DummyRegressor()},
-            metric="neg_root_mean_squared_error",
-            random_state=0,
-        )
+    report = _quiet_report(
+        est,
+        target,
+        k_shot=5,
+        baselines={"support mean": DummyRegressor()},
+        metric="neg_root_mean_squared_error",
+        random_state=0,
+    )
     rmse = {
         "adapted": few_shot_score(
             est, target, k_shot=5, random_state=0, metric=root_mean_squared_error
@@ -177,19 +177,17 @@ def test_pooled_baselines_need_train_tasks_or_a_fit(shared):
     # Without train_tasks the defaults are the support-set model alone.
     assert list(default_baselines(est)) == ["support set only"]
     fitted = PooledClassifier().fit(*train[:2], task_ids=train[2])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NegativeTransferWarning)
-        as_is = transfer_report(
-            est, target, k_shot=5, baselines={"p": fitted}, random_state=0
-        )
-        fitted_here = transfer_report(
-            est,
-            target,
-            k_shot=5,
-            baselines={"p": PooledClassifier()},
-            train_tasks=train,
-            random_state=0,
-        )
+    as_is = _quiet_report(
+        est, target, k_shot=5, baselines={"p": fitted}, random_state=0
+    )
+    fitted_here = _quiet_report(
+        est,
+        target,
+        k_shot=5,
+        baselines={"p": PooledClassifier()},
+        train_tasks=train,
+        random_state=0,
+    )
     np.testing.assert_allclose(as_is.baselines["p"], fitted_here.baselines["p"])
     with pytest.raises(ValueError, match="must be a classifier"):
         transfer_report(est, target, k_shot=5, baselines={"r": DummyRegressor()})
@@ -203,15 +201,13 @@ def test_episodic_estimators_get_the_support_set_baselines():
     train = t < 20
     est = MAMLClassifier(hidden_layer_sizes=(16,), n_way=4, max_iter=20, random_state=0)
     est.fit(X[train], y[train], task_ids=t[train])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NegativeTransferWarning)
-        report = transfer_report(
-            est,
-            (X[~train], y[~train] + 10, t[~train]),
-            k_shot=3,
-            train_tasks=(X[train], y[train], t[train]),
-            random_state=0,
-        )
+    report = _quiet_report(
+        est,
+        (X[~train], y[~train] + 10, t[~train]),
+        k_shot=3,
+        train_tasks=(X[train], y[train], t[train]),
+        random_state=0,
+    )
     assert list(report.baselines) == ["support set only", "nearest centroid"]
     pytest.importorskip("pandas")  # to_frame; in the dev extra
     frame = report.to_frame()
@@ -220,12 +216,6 @@ def test_episodic_estimators_get_the_support_set_baselines():
 
 
 # -- what a user reads off the report (from mutation survivors) ---------------
-
-
-def _quiet_report(*args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NegativeTransferWarning)
-        return transfer_report(*args, **kwargs)
 
 
 def test_the_printed_table_gives_each_baselines_score_gain_interval_and_wins(shared):
