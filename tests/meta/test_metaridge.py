@@ -452,12 +452,24 @@ def test_clearly_better_counts_paired_standard_errors():
     mild = reference - torch.tensor([0.1, 0.4, -0.1, 0.2])
     assert not clearly_better(mild, reference)
     assert clearly_better(mild, reference, n_errors=1.0)
+    # -0.2, -0.4, 0.0, -0.2: mean -0.2, standard error 0.082, -2.45 errors.
+    assert clearly_better(reference - torch.tensor([0.2, 0.4, 0.0, 0.2]), reference)
     # The one-standard-error rule is the same test at one error: the
     # earliest candidate not clearly worse than the best.
     worse = reference + torch.tensor([0.1, 0.5, 0.3, 0.3])  # +3.3 errors
     slightly = reference + torch.tensor([0.0, 0.4, -0.2, 0.2])  # +0.8 error
     assert within_noise([(5.3, worse), (5.1, slightly), (5.0, reference)]) == 1
     assert within_noise([(5.3, worse), (5.0, reference)]) == 1
+    # +1.44 errors: beyond the one-error rule, within two.
+    assert within_noise([(5.15, reference + (reference - mild)), (5.0, reference)]) == 1
+    # Identical losses are not better; without a spread (one unit, or two that
+    # differ alike) the sign of the mean decides; -0.1, -2.0: mean -1.05,
+    # standard error 0.95, -1.1 errors.
+    assert not clearly_better(reference, reference)
+    assert clearly_better(torch.tensor([1.0]), torch.tensor([2.0]), n_errors=5.0)
+    assert not clearly_better(torch.tensor([2.0]), torch.tensor([1.0]), n_errors=0.0)
+    two = torch.tensor([4.9, 3.0]), torch.tensor([5.0, 5.0])
+    assert not clearly_better(*two) and clearly_better(*two, n_errors=1.0)
 
 
 def test_early_stopping_errors_and_single_task_warnings():
