@@ -10,13 +10,14 @@ PATTERN is a mutant-name glob as given to ``mutmut run`` (for example
 are equivalent: no behaviour can tell them apart from the original, so they
 count neither as killed nor as survived. The score is
 killed / (every mutant that ran - the equivalent ones); timeouts count as
-killed, as mutmut counts them. Prints the counts per file, the score and the
-survivors.
+killed, as mutmut counts them, and are shown apart. Prints the counts per
+file, the git blob of each file measured, the score and the survivors.
 """
 
 import argparse
 import fnmatch
 import json
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -63,8 +64,6 @@ def main():
             status = STATUS.get(code, "suspicious")
             if name in equivalent:
                 status = "equivalent"
-            if status == "timeout":
-                status = "killed"
             key = str(meta.relative_to(ROOT / "mutants")).removesuffix(".meta")
             per_file.setdefault(key, Counter())[status] += 1
             if status in ("survived", "no tests", "suspicious"):
@@ -73,17 +72,31 @@ def main():
     for path, counts in per_file.items():
         total.update(counts)
         print(f"{path:50s} " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    # The source each file was measured at (tools/mutation_scope.py compares it
+    # with the working tree's).
+    for path in per_file:
+        blob = subprocess.run(
+            ["git", "hash-object", str(ROOT / path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        print(f"# blob {path} {blob}")
     ran = sum(v for k, v in total.items() if k not in ("not checked", "skipped"))
     scored = ran - total["equivalent"]
-    score = total["killed"] / scored if scored else float("nan")
+    # A mutant stopped at mutmut's time limit counts as killed, as mutmut counts
+    # it; the count is shown apart because a mutant can hit the limit for a
+    # reason other than the tests catching it (a progress bar under fork).
+    score = (total["killed"] + total["timeout"]) / scored if scored else float("nan")
     print(
         f"\nmutants: {sum(total.values())}, ran: {ran}, killed: {total['killed']}, "
         f"survived: {total['survived']}, no tests: {total['no tests']}, "
-        f"equivalent: {total['equivalent']}, not checked: {total['not checked']}"
+        f"equivalent: {total['equivalent']}, not checked: {total['not checked']}, "
+        f"timeout: {total['timeout']}"
     )
     if args.seconds is not None:
         print(f"run time: {args.seconds} s")
-    print(f"mutation score: {score:.1%}  (killed / (ran - equivalent))")
+    print(f"mutation score: {score:.1%}  ((killed + timeout) / (ran - equivalent))")
     if survivors:
         print("\nsurvivors (read one with `mutmut show NAME`):")
         print("\n".join(f"  {line}" for line in survivors))

@@ -67,6 +67,36 @@ def test_stratified_support_follows_the_class_counts(k_shot):
         assert got == expected
 
 
+def test_stratified_support_with_many_classes_breaks_ties_to_the_first_class():
+    """Eighteen classes of 1, 1 and 3 rows: remainders 0.6, 0.6, 0.8, and six
+    of the twelve tied at 0.6 get the rows left. The first classes get them,
+    as the reference's stable sort gives them (numpy's default sort is not
+    stable beyond 16 elements). The last task lacks the last class, so the
+    (task, class) table must still span every class."""
+    y0 = np.repeat(np.arange(18), [1, 1, 3] * 6)
+    y1 = np.repeat(np.arange(5), 5)
+    y = np.r_[y0, y1]
+    t = np.r_[np.zeros(len(y0), int), np.ones(len(y1), int)]
+    tasks = TaskSet.from_arrays(np.zeros((len(y), 1)), y, t)
+    labels = np.arange(18)
+    splits = split_by_class_mix(
+        tasks, 1, rng=np.random.RandomState(0), support="stratified"
+    )
+    for code, (support, _) in enumerate(splits):
+        rows = np.flatnonzero(tasks.task_codes == code)
+        counts = [int((tasks.y[rows] == c).sum()) for c in labels]
+        n_classes = sum(c > 0 for c in counts)
+        expected = largest_remainders(n_classes, counts)
+        got = [int((tasks.y[support] == c).sum()) for c in labels]
+        assert got == expected
+    # 18 rows for task 0: two to each class of three, one to each of the first
+    # six classes of one row (classes 0, 1, 3, 4, 6, 7).
+    assert np.bincount(tasks.y[splits[0][0]], minlength=18).tolist() == (
+        [1, 1, 2] * 3 + [0, 0, 2] * 3
+    )
+    assert scorable_tasks(tasks, 1, per_class=True).tolist() == [True, True]
+
+
 @pytest.mark.parametrize("support", ["stratified", "random"])
 def test_n_query_rows_follow_the_mix_too(support):
     tasks = imbalanced()

@@ -366,3 +366,121 @@ def test_shuffle_applies_only_when_a_group_is_large():
         *args, device="cpu", dtype=torch.float64, shuffle=np.random.RandomState(0)
     )
     assert torch.equal(pool.X[:, 0], torch.arange(10, dtype=torch.float64))
+
+
+def test_build_pool_keeps_data_order_within_groups_without_shuffle():
+    # Rows of two tasks interleaved, 40 each: each group keeps its data order
+    # (a stable sort; numpy's default sort reorders ties beyond 16 rows).
+    tasks = np.tile([0, 1], 40)
+    X = np.arange(80, dtype=float)[:, None]
+    pool = build_pool(
+        X, np.zeros(80), tasks, np.zeros(80, dtype=int), 2, 1,
+        device="cpu", dtype=torch.float64,
+    )  # fmt: skip
+    assert pool.X[:40, 0].tolist() == X[tasks == 0, 0].tolist()
+    assert pool.X[40:, 0].tolist() == X[tasks == 1, 0].tolist()
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_shuffle_starts_beyond_the_exact_group_size(extra):
+    from sktransfer.tasks._sampling import EXACT_GROUP_SIZE
+
+    n = EXACT_GROUP_SIZE + extra
+    X = np.arange(n + 3, dtype=float)[:, None]
+    tasks = np.r_[np.zeros(n, dtype=int), np.ones(3, dtype=int)]
+    pool = build_pool(
+        X, np.zeros(n + 3), tasks, np.zeros(n + 3, dtype=int), 2, 1,
+        device="cpu", dtype=torch.float64, shuffle=np.random.RandomState(0),
+    )  # fmt: skip
+    big = pool.X[:n, 0]
+    assert sorted(big.tolist()) == list(range(n))  # the group's own rows
+    assert sorted(pool.X[n:, 0].tolist()) == [n, n + 1, n + 2]
+    in_order = torch.equal(big, torch.arange(n, dtype=torch.float64))
+    assert in_order == (extra == 0)  # shuffled only beyond EXACT_GROUP_SIZE
+
+
+def test_a_class_of_one_row_is_a_query_row_only():
+    # Class 0 of the task has one row: it is used (a slot of the task), gives
+    # no support row, and is the only query row of its class, with weight 1.
+    X, tasks, classes = make_rows({(0, 0): 1, (0, 1): 6}, seed=4)
+    pool = build_pool(
+        X, classes, tasks, classes, 1, 2, device="cpu", dtype=torch.float64
+    )
+    assert pool.n_slots_per_task.tolist() == [2]
+    (Xs, ys, ws), (Xq, yq, wq) = draw(pool, 0, n_tasks=5, k_shot=2, n_query=3)
+    assert ws[ys == 0].sum() == 0 and bool((ws[ys == 1] == 1).all())
+    assert wq[yq == 0].view(5, 3).tolist() == [[1.0, 0.0, 0.0]] * 5
+    assert bool((Xq[yq == 0].view(5, 3, 4)[:, 0, 1] == 0).all())  # class 0's row
+
+
+def test_tasks_of_one_class_give_episodes_of_one_slot():
+    # Shared label space, three classes, every task has one of them: an
+    # episode holds k_shot + n_query rows of that class, no padding slot.
+    X, tasks, classes = make_rows({(0, 0): 6, (1, 2): 6}, seed=5)
+    pool = build_pool(
+        X, classes, tasks, classes, 2, 3, device="cpu", dtype=torch.float64
+    )
+    (Xs, ys, ws), (Xq, yq, wq) = draw(pool, 0, n_tasks=4, k_shot=2, n_query=3)
+    assert Xs.shape == (4, 2, 4) and Xq.shape == (4, 3, 4)
+    assert bool((ws == 1).all()) and bool((wq == 1).all())
+
+
+def test_multi_output_targets_stay_with_their_rows_in_the_pool_dtype():
+    groups = {(t, 0): 8 for t in range(3)}
+    X, tasks, _ = make_rows(groups, seed=6)
+    y = np.column_stack([X[:, 2], -2.0 * X[:, 2]])
+    pool = build_pool(
+        X, y, tasks, np.zeros_like(tasks), 3, 1, device="cpu", dtype=torch.float32
+    )
+    assert pool.y.dtype == torch.float32 and pool.y.shape == (24, 2)
+    (Xs, ys, _), (Xq, yq, _) = draw(pool, 0, n_tasks=5, k_shot=2, n_query=3)
+    assert ys.shape == (5, 2, 2) and yq.shape == (5, 3, 2)
+    assert ys.dtype == torch.float32
+    torch.testing.assert_close(ys, torch.stack([Xs[..., 2], -2 * Xs[..., 2]], -1))
+    torch.testing.assert_close(yq, torch.stack([Xq[..., 2], -2 * Xq[..., 2]], -1))
+
+
+def test_groups_of_one_episode_are_drawn_independently():
+    # Two classes of 10 rows: the rows drawn from one class say nothing about
+    # the positions drawn from the other.
+    X, tasks, classes = make_rows({(0, 0): 10, (0, 1): 10}, seed=7)
+    pool = build_pool(
+        X, classes, tasks, classes, 1, 2, device="cpu", dtype=torch.float64
+    )
+    position = {int(row): i for i, row in enumerate(pool.X[:, 2].tolist())}
+    (Xs, ys, _), _ = draw(pool, 0, n_tasks=20, k_shot=3, n_query=2)
+    same = 0
+    for b in range(20):
+        by_class = [
+            [position[int(r)] - int(pool.offsets[0, c]) for r in Xs[b][ys[b] == c, 2]]
+            for c in (0, 1)
+        ]
+        same += by_class[0] == by_class[1]
+    assert same < 20
+
+
+def test_large_groups_of_several_classes_are_windows_of_their_own_rows():
+    # Two classes of 30 rows sampled as large groups (exact_size=8): every slot
+    # gets distinct rows of its own class, and the draw is seeded by the
+    # generator alone, whatever torch's global seed.
+    X, tasks, classes = make_rows({(0, 0): 30, (0, 1): 30}, seed=8)
+    pool = build_pool(
+        X, classes, tasks, classes, 1, 2, device="cpu", dtype=torch.float64,
+        shuffle=np.random.RandomState(0),
+    )  # fmt: skip
+    draws = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        generator = torch.Generator().manual_seed(0)
+        draws.append(sample_episodes(pool, 6, 2, 3, generator=generator, exact_size=8))
+    (Xs, ys, ws), (Xq, yq, wq) = draws[0]
+    assert Xs.shape == (6, 4, 4) and Xq.shape == (6, 6, 4)
+    assert bool((ws == 1).all()) and bool((wq == 1).all())
+    assert torch.equal(Xs[..., 1].long(), ys) and torch.equal(Xq[..., 1].long(), yq)
+    for b in range(6):
+        for c in (0, 1):
+            ids = torch.cat([Xs[b][ys[b] == c, 2], Xq[b][yq[b] == c, 2]])
+            assert ids.unique().numel() == 5
+    for part_a, part_b in zip(draws[0], draws[1], strict=True):
+        for a, b in zip(part_a, part_b, strict=True):
+            assert torch.equal(a, b)
