@@ -189,7 +189,9 @@ class FewShotCurveDisplay:
             The measured numbers and the plot.
         """
         k_shots = np.asarray(k_shots)
-        if k_shots.ndim != 1 or len(k_shots) == 0:
+        # Integers only, as transfer_report's k_shot: a float such as 2.5
+        # would be measured at int(2.5) and plotted at 2.5.
+        if k_shots.ndim != 1 or len(k_shots) == 0 or k_shots.dtype.kind not in "iu":
             raise ValueError(f"k_shots must be a 1-D list of ints, got {k_shots!r}.")
         baselines = prepare_baselines(estimator, baselines, train_tasks)
         reports = []
