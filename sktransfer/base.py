@@ -120,6 +120,36 @@ def check_targets(y):
     check_float32_range(y, "y")
 
 
+def check_numeric_targets(y):
+    """Refuse a regressor's ``y`` of strings, naming its dtype.
+
+    scikit-learn's ``validate_data(y_numeric=True)`` converts an object ``y``
+    to float64 but leaves a string one as it is, to fail later inside
+    training. Strings, in a string array or an object one, are refused here
+    before anything is fitted; other values go on to ``validate_data``.
+    """
+    values = np.asarray(y)
+    if values.dtype.kind not in ("O", "S", "U"):
+        return
+    strings = [v for v in values.ravel().tolist() if isinstance(v, (str, bytes))]
+    if strings:
+        raise ValueError(
+            f"y must be numeric for a regressor, got dtype {values.dtype} with "
+            f"strings such as {strings[0]!r}; convert y to numbers (for class "
+            "labels, use a classifier)."
+        )
+
+
+def validate_xy(estimator, X, y, **kwargs):
+    """``validate_data(estimator, X, y, **kwargs)`` with the estimator's checks
+    of ``y`` (its ``_y_checks()``); a regressor's (``y_numeric``) ``y`` of
+    strings is refused first (`check_numeric_targets`)."""
+    checks = estimator._y_checks()
+    if checks.get("y_numeric"):
+        check_numeric_targets(y)
+    return validate_data(estimator, X, y, **kwargs, **checks)
+
+
 def check_no_batch_norm(module):
     """Refuse batch normalisation, whose statistics mix the rows of a task."""
     for name, layer in module.named_modules():
@@ -150,7 +180,7 @@ def module_output_shape(module, n_features):
     return tuple(out.shape)
 
 
-def early_stopping_callback(estimator, **kwargs):
+def early_stopping_callback(estimator):
     """skorch's ``EarlyStopping`` on the held-out loss, named as a callback.
 
     The one set-up of every family: patience ``n_iter_no_change`` epochs,
@@ -165,7 +195,6 @@ def early_stopping_callback(estimator, **kwargs):
             threshold=estimator.tol,
             threshold_mode="abs",
             load_best=True,
-            **kwargs,
         ),
     )
 
@@ -414,25 +443,15 @@ class BaseTransferEstimator(BaseEstimator):
                 import pandas as pd  # the tasks were frames, so pandas is there
 
                 X_flat = pd.DataFrame(tasks.X, columns=tasks.feature_names)
-            _, tasks.y = validate_data(
-                self, X_flat, tasks.y, reset=reset, **self._y_checks()
-            )
+            _, tasks.y = validate_xy(self, X_flat, tasks.y, reset=reset)
             return tasks, False
         X = encode_categories(self, X, reset=reset)
         if task_ids is None:
-            X, y = validate_data(
-                self, X, y, reset=reset, dtype=np.float64, **self._y_checks()
-            )
+            X, y = validate_xy(self, X, y, reset=reset, dtype=np.float64)
             return TaskSet.from_arrays(X, y, np.zeros(len(y), dtype=np.int64)), True
         # NaN and infinity are reported per task by TaskSet.
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            reset=reset,
-            dtype=np.float64,
-            ensure_all_finite=False,
-            **self._y_checks(),
+        X, y = validate_xy(
+            self, X, y, reset=reset, dtype=np.float64, ensure_all_finite=False
         )
         return TaskSet.from_arrays(X, y, task_ids), False
 
@@ -497,9 +516,7 @@ class BaseTransferEstimator(BaseEstimator):
         ``y``) and values beyond the float32 range are refused.
         """
         X = encode_categories(self, X, reset=False)
-        X, y = validate_data(
-            self, X, y, reset=False, dtype=np.float64, **self._y_checks()
-        )
+        X, y = validate_xy(self, X, y, reset=False, dtype=np.float64)
         check_float32_range(X, "X")
         check_targets(y)
         return X, y

@@ -33,6 +33,7 @@ from sktransfer import (
     ProtoNetClassifier,
     SupportSetClassifier,
     SupportSetRegressor,
+    TaskSet,
     few_shot_score,
     transfer_report,
 )
@@ -536,3 +537,160 @@ def test_a_one_dimensional_x_is_refused_by_sklearns_check():
     est = clone(ESTIMATORS["PooledRegressor"]).set_params(categorical_features=[0])
     with pytest.raises(ValueError, match="Expected 2D array, got 1D array instead"):
         est.fit(np.arange(12.0), np.arange(12.0))
+
+
+# -- the task-list forms ---------------------------------------------------------
+
+ARRAY_COLUMNS = ["x0", "site", "x1"]
+
+
+def _object_rows(df):
+    """The table as a numpy object array: a string column between numbers."""
+    return df[ARRAY_COLUMNS].to_numpy(dtype=object)
+
+
+def test_task_list_of_object_arrays_equals_the_flat_form_and_the_reference():
+    """(X_i, y_i) pairs of numpy object arrays, the string column named by
+    index: the categories come from all tasks (a site only the last task has
+    is known) and the predictions are those of the flat form and of the same
+    estimator behind OneHotEncoder. `partial_fit` takes pairs too and keeps
+    the categories of `fit`, as the flat form does."""
+    name = "MetaRidgeRegressor"
+    df, y, t = table()
+    df.loc[t == 11, "site"] = "harbour"
+    X = _object_rows(df)
+    est = clone(ESTIMATORS[name]).set_params(categorical_features=[1])
+    listed = clone(est).fit([(X[t == i], y[t == i]) for i in range(12)])
+    flat = clone(est).fit(X, y, task_ids=t)
+    encode = ColumnTransformer(
+        [
+            ("num", "passthrough", [0, 2]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), [1]),
+        ],
+        sparse_threshold=0,
+    )
+    model = clone(ESTIMATORS[name]).set_params(**NO_CATEGORIES)
+    ref = fit(Pipeline([("encode", encode), ("model", model)]), name, X, y, t)
+    assert listed.is_categorical_.tolist() == [False, True, False]
+    assert [c.tolist() for c in listed.categories_] == [
+        ["harbour", "north", "south", "west"]
+    ]
+    X_q = _object_rows(table(n_tasks=1, seed=3)[0])
+    np.testing.assert_allclose(listed.predict(X_q), flat.predict(X_q))
+    np.testing.assert_allclose(listed.predict(X_q), ref.predict(X_q), atol=1e-6)
+
+    before = listed.predict(X_q)
+    more, y_more, t_more = table(n_tasks=4, seed=5)
+    X_more = _object_rows(more)
+    for model in (listed, flat):  # fit's categorical columns hold until refit
+        model.set_params(categorical_features=None)
+    listed.partial_fit([(X_more[t_more == i], y_more[t_more == i]) for i in range(4)])
+    flat.partial_fit(X_more, y_more, task_ids=t_more)
+    assert not np.allclose(listed.predict(X_q), before)
+    np.testing.assert_allclose(listed.predict(X_q), flat.predict(X_q))
+
+
+def test_task_list_of_python_rows_keeps_integer_categories_numbers():
+    """Rows as Python lists mixing strings and integer codes: the codes stay
+    numbers, as in the flat form (read as text, 1 would be the category '1'
+    and every code given to `predict` unseen)."""
+    df, y, t = table()
+    rows = [
+        [x0, site, x1, int(kind == "b")]
+        for x0, site, x1, kind in zip(
+            df["x0"], df["site"], df["x1"], df["kind"], strict=True
+        )
+    ]
+    X = np.array(rows, dtype=object)
+    est = clone(ESTIMATORS["PooledRegressor"]).set_params(categorical_features=[1, 3])
+    listed = clone(est).fit([(X[t == i].tolist(), y[t == i]) for i in range(12)])
+    flat = clone(est).fit(X, y, task_ids=t)
+    assert [c.tolist() for c in listed.categories_] == [
+        ["north", "south", "west"],
+        [0, 1],
+    ]
+    np.testing.assert_allclose(listed.predict(X), flat.predict(X))
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_a_taskset_of_category_codes_equals_the_flat_form(named):
+    """A `TaskSet` holds numbers: codes named categorical, by column name when
+    it has feature names, by index otherwise, are read as in the flat form."""
+    df, y, t = table()
+    frame = df[ARRAY_COLUMNS].assign(
+        site=df["site"].map({"north": 10.0, "south": 20.0, "west": 30.0})
+    )
+    X = frame if named else frame.to_numpy()
+    spec = ["site"] if named else [1]
+    est = clone(ESTIMATORS["MetaRidgeRegressor"]).set_params(categorical_features=spec)
+    from_tasks = clone(est).fit(TaskSet.from_arrays(X, y, t))
+    flat = clone(est).fit(X, y, task_ids=t)
+    assert [c.tolist() for c in from_tasks.categories_] == [[10.0, 20.0, 30.0]]
+    assert hasattr(from_tasks, "feature_names_in_") == named
+    X_q = X[:20]
+    np.testing.assert_allclose(from_tasks.predict(X_q), flat.predict(X_q))
+
+
+def test_task_lists_of_frames_one_task_and_repeated_row_labels():
+    """One frame is a task list too; frames whose row labels repeat from
+    task to task (each numbered from 0) are read by position."""
+    df, y, t = table()
+    est = clone(ESTIMATORS["PooledRegressor"])
+    one = clone(est).fit([(df, y)])
+    np.testing.assert_allclose(one.predict(df), clone(est).fit(df, y).predict(df))
+    pairs = [(df[t == i].reset_index(drop=True), y[t == i]) for i in range(12)]
+    listed = clone(est).fit(pairs)
+    flat = clone(est).fit(df, y, task_ids=t)
+    np.testing.assert_allclose(listed.predict(df), flat.predict(df))
+
+
+def _codes(df):
+    """The table as numbers: the sites as codes 0, 1 and 2."""
+    sites = df["site"].map({"north": 0.0, "south": 1.0, "west": 2.0})
+    return np.c_[df["x0"], sites, df["x1"]]
+
+
+@pytest.mark.parametrize(
+    "rows, change, message",
+    [
+        (
+            lambda df: df,
+            lambda X: X.rename(columns={"x1": "x2"}),
+            "task 1 has feature names that differ from those of task 0; all tasks "
+            "must share the same feature columns.",
+        ),
+        (
+            lambda df: df,
+            lambda X: X[["site", "x0", "x1", "kind"]],
+            "task 1 has feature names that differ from those of task 0; all tasks "
+            "must share the same feature columns.",
+        ),
+        (
+            _codes,
+            lambda X: X[:, :2],
+            "task 1 has 2 features but task 0 has 3; all tasks must share the same "
+            "feature columns.",
+        ),
+        (_codes, lambda X: X[:, :, None], "task 1: X must be 2-dimensional"),
+    ],
+)
+def test_tasks_whose_columns_differ_are_refused_naming_the_task(rows, change, message):
+    """Categorical columns are encoded over all tasks only when the tasks line
+    up; tasks that do not are refused by `TaskSet`, naming the task (frames
+    of strings included)."""
+    df, y, t = table()
+    X = rows(df)
+    pairs = [(X[t == 0], y[t == 0]), (change(X[t == 1]), y[t == 1])]
+    spec = "from_dtype" if hasattr(X, "columns") else [1]
+    est = clone(ESTIMATORS["PooledRegressor"]).set_params(categorical_features=spec)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        est.fit(pairs)
+
+
+def test_a_task_that_is_not_a_pair_is_refused_naming_it():
+    df, y, t = table()
+    X = _object_rows(df)
+    tasks = [(X[t == 0], y[t == 0]), (X[t == 1], y[t == 1], np.ones(16))]
+    est = clone(ESTIMATORS["PooledRegressor"]).set_params(categorical_features=[1])
+    with pytest.raises(ValueError, match=re.escape("task 1 is not an (X, y) pair.")):
+        est.fit(tasks)

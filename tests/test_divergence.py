@@ -10,10 +10,13 @@ prediction, score or report is NaN without a word.
 
 import copy
 import os
+import re
 import warnings
 
 import numpy as np
 import pytest
+import torch
+from skorch.callbacks import Callback
 
 from sktransfer import (
     FineTuneClassifier,
@@ -30,6 +33,7 @@ from sktransfer.datasets import (
     make_related_classification_tasks,
     make_related_regression_tasks,
 )
+from sktransfer.utils._divergence import finite_weights
 from tests._fingerprint import fitted_state
 
 SMALL = {"hidden_layer_sizes": (8,), "random_state": 0}
@@ -289,3 +293,69 @@ def test_a_nan_score_is_named_not_averaged_silently(fitted):
     assert "The score of baseline 'support set only' on task 4" in messages[1]
     if "MUTANT_UNDER_TEST" not in os.environ:
         assert {w.filename for w in record} == {__file__}
+
+
+# -- the guard of the meta-learners' engine ------------------------------------
+
+
+class _Poison(Callback):
+    """Makes the first weight NaN after meta-iteration ``at`` (1-based)."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def initialize(self):
+        self.seen_ = 0
+        return self
+
+    def on_batch_end(self, net, **kwargs):
+        self.seen_ += 1
+        if self.seen_ == self.at:
+            with torch.no_grad():
+                next(net.module_.parameters()).fill_(np.nan)
+
+
+@pytest.mark.parametrize(
+    "at, where",
+    [
+        # The next step's loss is NaN: the error names that step.
+        (5, "meta-iteration #6 (epoch #3)"),
+        (1, "meta-iteration #2 (epoch #1)"),
+        # The epoch's last step: its losses are finite, its weights are not.
+        (4, "meta-iteration #4 (epoch #2)"),
+        (6, "meta-iteration #6 (epoch #3)"),
+    ],
+)
+def test_the_meta_engine_names_the_meta_iteration_that_diverged(at, where, fitted):
+    # 8 tasks in meta-batches of 4: two meta-iterations an epoch.
+    X, y, t = _data("MAMLRegressor")
+    X, y, t = X[t < 8], y[t < 8], t[t < 8]
+    est = copy.deepcopy(fitted["MAMLRegressor"]).set_params(
+        callbacks=[("poison", _Poison(at))]
+    )
+    before = fitted_state(est)
+    with pytest.raises(ValueError, match=re.escape(f"{DIVERGED} {where}:")):
+        est.fit(X, y, task_ids=t)
+    assert fitted_state(est) == before
+
+
+def test_diverged_restores_the_last_finite_weights(fitted):
+    est = copy.deepcopy(fitted["MAMLRegressor"])
+    engine = est.net_
+    saved = finite_weights(engine.module_)
+    engine.last_finite_ = finite_weights(engine.module_)
+    with torch.no_grad():
+        for value in engine.module_.parameters():
+            value.fill_(np.inf)
+    error = engine.diverged(1)
+    restored = engine.module_.state_dict()
+    assert restored.keys() == saved.keys()
+    for name, value in saved.items():
+        assert torch.equal(restored[name], value), name
+    done = sum(row["train_batch_count"] for row in engine.history[:-1])
+    assert len(engine.history) > 1 and done > 0
+    assert isinstance(error, ValueError)
+    assert str(error).startswith(
+        f"{DIVERGED} meta-iteration #{done + 2} (epoch #{len(engine.history)}): "
+    )
+    assert "A smaller meta_lr or inner_lr" in str(error)

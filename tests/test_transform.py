@@ -18,6 +18,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import Pipeline
+from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import (
     check_global_output_transform_pandas,
     check_set_output_transform,
@@ -166,6 +167,29 @@ def test_metaridge_with_base_estimator_features_see_its_predictions():
     np.testing.assert_allclose(est.transform(X), expected, atol=1e-12)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_metaridge_classifier_features_see_the_base_log_odds(n_classes):
+    # A tree's leaves give probabilities of exactly 0 and 1: clipped at 1e-6,
+    # as log-odds against the first class (two classes) or centred
+    # log-probabilities (more).
+    X, y, t = _tasks()
+    if n_classes == 3:
+        y = y + (t % 2)
+    tree = DecisionTreeClassifier(random_state=0)
+    est = MetaRidgeClassifier(**CLOSED, base_estimator=tree).fit(X, y, task_ids=t)
+    log_proba = np.log(np.clip(est.base_estimator_.predict_proba(X), 1e-6, 1.0))
+    assert (est.base_estimator_.predict_proba(X) == 0).any()
+    if n_classes == 2:
+        columns = log_proba[:, 1:] - log_proba[:, :1]
+    else:
+        columns = log_proba - log_proba.mean(1, keepdims=True)
+    inputs = np.hstack([_standardised(est, X).numpy(), columns])
+    with torch.no_grad():
+        expected = est.module_.double()(torch.as_tensor(inputs)).numpy()
+    np.testing.assert_allclose(est.transform(X), expected, atol=1e-12)
+    assert np.isfinite(est.predict_proba(X)).all()
+
+
 def test_metaridge_without_learned_features_has_no_transform():
     X, y, t = _tasks(regression=True)
     est = MetaRidgeRegressor(**{**CLOSED, "n_components": 0}).fit(X, y, task_ids=t)
@@ -173,6 +197,16 @@ def test_metaridge_without_learned_features_has_no_transform():
         assert not hasattr(est, method)
     with pytest.raises(TypeError, match="transformers"):
         Pipeline([("features", est), ("ridge", Ridge())]).fit(X, y)
+
+
+@pytest.mark.parametrize("cls", [MetaRidgeRegressor, ProtoNetClassifier])
+def test_a_single_learned_feature_is_a_transform(cls):
+    est, X, _, _ = _fit(cls, n_components=1, k_shot=5)
+    with torch.no_grad():
+        expected = est.module_.double()(_standardised(est, X)).numpy()
+    assert expected.shape == (len(X), 1)
+    np.testing.assert_allclose(est.transform(X), expected, atol=1e-12)
+    assert len(est.get_feature_names_out()) == 1
 
 
 def test_protonet_transform_is_the_embedding_of_the_prototypes():

@@ -10,6 +10,7 @@ evaluation helpers' arguments, parameters changed after `fit` and used by
 """
 
 import copy
+import re
 import warnings
 
 import numpy as np
@@ -17,13 +18,16 @@ import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sktransfer import (
+    DANNRegressor,
     FineTuneClassifier,
     FineTuneRegressor,
     MAMLClassifier,
     MAMLRegressor,
     MetaRidgeClassifier,
     MetaRidgeRegressor,
+    PooledRegressor,
     ProtoNetClassifier,
+    SupportSetRegressor,
     TaskSet,
     few_shot_score,
     transfer_report,
@@ -32,6 +36,7 @@ from sktransfer.datasets import (
     make_related_classification_tasks,
     make_related_regression_tasks,
 )
+from sktransfer.exceptions import SingleTaskWarning
 from sktransfer.nn import MLP
 
 SMALL = {"hidden_layer_sizes": (8,), "random_state": 0}
@@ -114,7 +119,7 @@ def test_none_in_object_y_of_adapt_is_refused(name, fitted):
     est = fitted[name]
     X, y, t = _data(name)
     X_s, y_s = X[t == 0][:8], _with_none(y[t == 0][:8], 2)
-    with pytest.raises(ValueError, match="y .*missing"):
+    with pytest.raises(ValueError, match="y has a missing .* in row 2;"):
         est.adapt(X_s, y_s)
 
 
@@ -299,3 +304,181 @@ def test_early_stopping_fit_on_too_few_rows_says_what_is_too_small():
     # A validation fraction that leaves a row of every class works.
     est.set_params(validation_fraction=0.2).fit(X_s, y_s)
     assert "valid_loss" in est.history_[-1]
+
+
+# -- a regressor's y of strings -------------------------------------------------
+
+
+def _string_y_call(form, est, X, y, t, bad):
+    """Call ``est`` in one of the forms with the targets ``bad`` in place of y."""
+    if form == "fit_pairs":
+        return est.fit(_pairs(X, bad, t))
+    if form == "fit_task_ids":
+        return est.fit(X, bad, task_ids=t)
+    if form == "fit":
+        return est.fit(X, bad)
+    if form == "partial_fit":
+        return est.partial_fit(X, bad, task_ids=t)
+    return est.adapt(X[t == 0][:8], bad[t == 0][:8])
+
+
+@pytest.mark.parametrize(
+    "form", ["fit_pairs", "fit_task_ids", "fit", "partial_fit", "adapt"]
+)
+@pytest.mark.parametrize("name", REGRESSORS)
+def test_regressors_refuse_a_y_of_strings_before_training(name, form, fitted):
+    """A string y once reached numpy's arithmetic ("ufunc 'subtract' did not
+    contain a loop", "could not convert string to float"): it is refused
+    naming y and its dtype, and a fitted estimator keeps its model."""
+    est = copy.deepcopy(fitted[name])
+    X, y, t = _data(name)
+    before = est.predict(X)
+    bad = np.where(y > 0, "high", "low")
+    message = (
+        "y must be numeric for a regressor, got dtype <U4 with strings such as "
+        "'high'; convert y to numbers (for class labels, use a classifier)."
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        _string_y_call(form, est, X, y, t, bad)
+    np.testing.assert_array_equal(est.predict(X), before)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: PooledRegressor(cv=3),
+        lambda: SupportSetRegressor(),
+        lambda: DANNRegressor(max_iter=2, **SMALL),
+    ],
+    ids=["PooledRegressor", "SupportSetRegressor", "DANNRegressor"],
+)
+def test_baselines_and_domain_adaptation_refuse_a_y_of_strings_too(make, fitted):
+    """The same check in the regressors that validate their own rows, and in
+    the few-shot score of a meta-learner."""
+    X, y, t = _data("MAMLRegressor")
+    bad = np.where(y > 0, "high", "low")
+    message = "y must be numeric for a regressor, got dtype <U4"
+    with pytest.raises(ValueError, match=message):
+        make().fit(X, bad)
+    est = make().fit(X, y)
+    before = est.predict(X)
+    if hasattr(est, "adapt"):
+        with pytest.raises(ValueError, match=message):
+            est.adapt(X[:8], bad[:8])
+    np.testing.assert_array_equal(est.predict(X), before)
+    with pytest.raises(ValueError, match=message):
+        fitted["MAMLRegressor"].score(X, bad, task_ids=t)
+
+
+@pytest.mark.parametrize(
+    "bad, described",
+    [
+        (
+            np.array(["x", 1.5] * 60, dtype=object),
+            "dtype object with strings such as 'x'",
+        ),
+        (np.array([b"x", b"1.5"] * 60), "dtype |S3 with strings such as b'x'"),
+        (
+            np.array([["x", "2.5"], ["1.5", "y"]] * 60),
+            "dtype <U3 with strings such as 'x'",
+        ),
+    ],
+)
+def test_strings_in_any_array_are_refused_and_numbers_in_objects_are_not(
+    bad, described, fitted
+):
+    """Strings in an object array, bytes and a two-column y are strings too
+    (scikit-learn's own message would name neither y nor its dtype); numbers
+    in an object array are numbers, as scikit-learn reads them."""
+    est = copy.deepcopy(fitted["MetaRidgeRegressor"])
+    X, y, t = _data("MetaRidgeRegressor")
+    message = f"y must be numeric for a regressor, got {described};"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        est.adapt(X, bad)
+    expected = copy.deepcopy(est).adapt(X, y).predict(X)
+    np.testing.assert_array_equal(est.adapt(X, y.astype(object)).predict(X), expected)
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_classifiers_keep_string_labels_in_every_form(name):
+    X, y, t = _data(name)
+    labels = np.array(["no", "yes"])[y]
+    est = FAMILIES[name]().fit(_pairs(X, labels, t))
+    assert est.classes_.tolist() == ["no", "yes"]
+    est.partial_fit(X, labels, task_ids=t)
+    est.adapt(X[t == 0][:8], labels[t == 0][:8].astype(object))
+    assert set(est.predict(X)) <= {"no", "yes"}
+
+
+# -- adapt checks X as predict does ----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["MAMLRegressor", "FineTuneClassifier"])
+def test_adapt_refuses_x_of_another_width_or_beyond_float32(name, fitted):
+    est = copy.deepcopy(fitted[name])
+    X, y, t = _data(name)
+    before = est.predict(X)
+    X_s, y_s = X[t == 0][:8], y[t == 0][:8]
+    message = f"X has 2 features, but {name} is expecting 3 features as input."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        est.adapt(X_s[:, :2], y_s)
+    huge = X_s.astype(object)  # numbers in an object array are numbers
+    huge[3, 1] = 1e39
+    message = (
+        "X has values beyond the float32 range (|value| > 3.4e+38) in row 3, which "
+        "the networks cannot represent; rescale it (e.g. with StandardScaler) first."
+    )
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        est.adapt(huge, y_s)
+    np.testing.assert_array_equal(est.predict(X), before)
+    assert not hasattr(est, "feature_names_in_")
+    # predict reads X as adapt does.
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        est.predict(huge)
+
+
+# -- the task forms -----------------------------------------------------------
+
+
+def test_task_forms_are_refused_when_mixed_or_empty():
+    X, y, t = _data("MetaRidgeRegressor")
+    pairs = _pairs(X, y, t)
+    both = (
+        "Give either tasks as (X, y) pairs, or flat X and y (with task_ids), not both."
+    )
+    for kwargs in ({"y": y}, {"task_ids": t}):
+        with pytest.raises(ValueError, match=re.escape(both)):
+            FAMILIES["MetaRidgeRegressor"]().fit(pairs, **kwargs)
+    for empty in ([], ()):
+        with pytest.raises(
+            ValueError,
+            match="^The task list is empty: give at least one task[.]$",
+        ):
+            FAMILIES["MetaRidgeRegressor"]().fit(empty)
+
+
+@pytest.mark.parametrize("name", ["MetaRidgeRegressor", "FineTuneClassifier"])
+def test_partial_fit_of_pairs_checks_the_width_as_sklearn_does(name, fitted):
+    est = copy.deepcopy(fitted[name])
+    X, y, t = _data(name)
+    before = est.predict(X)
+    message = f"X has 2 features, but {name} is expecting 3 features as input."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        est.partial_fit(_pairs(X[:, :2], y, t))
+    np.testing.assert_array_equal(est.predict(X), before)
+
+
+def test_only_the_plain_form_is_one_task():
+    """Pairs, a TaskSet and flat rows with task_ids are many tasks; only
+    ``fit(X, y)`` without task_ids is one, and the meta-learners say so."""
+    X, y, t = _data("MetaRidgeRegressor")
+    for args, kwargs in [
+        ((_pairs(X, y, t),), {}),
+        ((TaskSet.from_arrays(X, y, t),), {}),
+        ((X, y), {"task_ids": t}),
+    ]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SingleTaskWarning)
+            FAMILIES["MetaRidgeRegressor"]().fit(*args, **kwargs)
+    with pytest.warns(SingleTaskWarning):
+        FAMILIES["MetaRidgeRegressor"]().fit(X, y)

@@ -13,7 +13,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sktransfer.base import BaseTransferEstimator, restore_on_error
+from sktransfer.base import BaseTransferEstimator, restore_on_error, validate_xy
 from sktransfer.utils._categorical import (
     CATEGORICAL_CONSTRAINT,
     encode_categories,
@@ -208,7 +208,7 @@ class _BasePooled(BaseTransferEstimator):
         self.cv = cv
         self.categorical_features = categorical_features
 
-    def _validate_rows(self, X, y=None, **kwargs):
+    def _validate_rows(self, X, y=None):
         """Validated rows (and targets) of a fitted estimator, its categorical
         columns one-hot as the pooled model takes them."""
         X = encode_categories(self, X, reset=False)
@@ -216,7 +216,7 @@ class _BasePooled(BaseTransferEstimator):
             return self._expand_categories(
                 validate_data(self, X, reset=False, dtype=np.float64)
             )
-        X, y = validate_data(self, X, y, reset=False, dtype=np.float64, **kwargs)
+        X, y = validate_xy(self, X, y, reset=False, dtype=np.float64)
         return self._expand_categories(X), y
 
     def _estimator(self):
@@ -420,7 +420,7 @@ class PooledRegressor(RegressorMixin, _BasePooled):
         """
         check_is_fitted(self)
         self._check_offset_fitted()
-        X, y = self._validate_rows(X, y, **self._y_checks())
+        X, y = self._validate_rows(X, y)
         y = self._as_2d(y.astype(np.float64, copy=False))
         if y.shape[1] != np.size(self.offset_):
             raise ValueError(

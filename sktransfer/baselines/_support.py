@@ -18,7 +18,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sktransfer.base import restore_on_error
+from sktransfer.base import restore_on_error, validate_xy
 from sktransfer.utils._categorical import (
     CATEGORICAL_CONSTRAINT,
     encode_categories,
@@ -49,9 +49,7 @@ class _BaseSupportSet(BaseEstimator):
             return expand_categories(
                 self, validate_data(self, X, reset=reset, dtype=np.float64)
             )
-        X, y = validate_data(
-            self, X, y[0], reset=reset, dtype=np.float64, **self._y_checks()
-        )
+        X, y = validate_xy(self, X, y[0], reset=reset, dtype=np.float64)
         return expand_categories(self, X), y
 
     def _estimator(self):

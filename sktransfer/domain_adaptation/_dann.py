@@ -23,6 +23,7 @@ from sktransfer.base import (
     BodyTransformerMixin,
     TransferClassifierMixin,
     TransferRegressorMixin,
+    check_numeric_targets,
     mean_and_scale,
     resolve_device,
     restore_on_error,
@@ -441,6 +442,7 @@ class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
         if self._classification or y is None:
             X, y = validate_data(self, X, y, **kwargs, **self._y_checks())
         else:
+            check_numeric_targets(y)
             y = check_array(
                 y,
                 ensure_2d=False,

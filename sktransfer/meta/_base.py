@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from sktransfer._evaluation import (
     check_sample_weight,
@@ -12,7 +12,7 @@ from sktransfer._evaluation import (
     scored_tasks,
     warn_non_finite,
 )
-from sktransfer.base import BaseTransferEstimator, restore_on_error
+from sktransfer.base import BaseTransferEstimator, restore_on_error, validate_xy
 from sktransfer.exceptions import SingleTaskWarning
 from sktransfer.meta._episodes import EpisodeBatchMixin
 from sktransfer.tasks._taskset import TaskSet
@@ -185,9 +185,7 @@ class BaseMetaLearner(EpisodeBatchMixin, BaseTransferEstimator):
         """Mean over tasks of the score after adapting to a seeded support set."""
         check_is_fitted(self)
         X = encode_categories(self, X, reset=False)
-        X, y = validate_data(
-            self, X, y, reset=False, dtype=np.float64, **self._y_checks()
-        )
+        X, y = validate_xy(self, X, y, reset=False, dtype=np.float64)
         # The parameters of the episodes, checked as `few_shot_score` checks
         # its arguments: set_params may have changed them since fit.
         self._validate_params()
@@ -205,7 +203,8 @@ class BaseMetaLearner(EpisodeBatchMixin, BaseTransferEstimator):
             random_state=self.random_state,
             weight=weight,
         )
-        per_task = warn_non_finite(scores.mean(0), tasks, "the adapted estimator", 1)
+        # score -> here -> warn_non_finite, as for scored_tasks above.
+        per_task = warn_non_finite(scores.mean(0), tasks, "the adapted estimator", 3)
         return float(per_task.mean())
 
     def __sklearn_tags__(self):

@@ -179,7 +179,7 @@ class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
         with seeded:
             engine.meta_train(pools, valid, config)
         self.n_iter_ += sum(
-            row["train_batch_count"] for row in engine.history[n_epochs:]
+            row.get("train_batch_count", 0) for row in engine.history[n_epochs:]
         )
         if folds:
             best = engine.keep_best()

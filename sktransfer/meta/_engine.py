@@ -317,11 +317,17 @@ class MetaEngine(NeuralNet):
     # The parameters a divergence error advises to lower.
     learning_rates = "meta_lr"
 
+    def iterations_done(self, rows=None):
+        """Meta-iterations of the history's epochs (``rows``, default all); an
+        epoch interrupted as it began (Ctrl-C, a callback) has no batches."""
+        rows = self.history if rows is None else rows
+        return sum(row.get("train_batch_count", 0) for row in rows)
+
     def diverged(self, step):
         """Restore the last finite weights; the error naming meta-iteration
         ``step`` (0-based) of the current epoch."""
         restore_weights(self.module_, self.last_finite_)
-        done = sum(row.get("train_batch_count", 0) for row in self.history[:-1])
+        done = self.iterations_done(self.history[:-1])
         where = f"meta-iteration #{done + step + 1} (epoch #{len(self.history)})"
         return divergence_error(where, self.learning_rates)
 
@@ -534,15 +540,14 @@ class ClosedFormTrainer(MetaEngine):
 
     def end_epoch(self, valid):
         """Score every kind on the held-out folds; keep the best full member."""
-        iteration = sum(self.history[:, "train_batch_count"])
-        return self.score_members(valid, iteration, record=True)
+        return self.score_members(valid, self.iterations_done(), record=True)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         """Score the kinds that have no candidate yet: a callback stopped
         training before the first epoch ended (skorch's convention)."""
         valid = None if X is None else X["valid"]
         if valid is not None and not all(self.candidates_.values()):
-            self.score_members(valid, sum(self.history[:, "train_batch_count"]))
+            self.score_members(valid, self.iterations_done())
 
     def score_members(self, valid, iteration, record=False):
         """Score the fold members of every active kind, pooled over folds.

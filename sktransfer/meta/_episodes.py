@@ -57,11 +57,12 @@ class EpisodeBatchMixin:
         check_is_fitted(self)
         n_features = self.n_features_in_
         for (X_s, _), X_q, name in zip(supports, queries, task_names, strict=True):
-            if X_s.shape[1] != n_features or X_q.shape[1] != n_features:
-                raise ValueError(
-                    f"{name} has {X_s.shape[1]} features but the model was fitted "
-                    f"with {n_features}."
-                )
+            for X_e in (X_s, X_q):  # the support rows, then the query rows
+                if X_e.shape[1] != n_features:
+                    raise ValueError(
+                        f"{name} has {X_e.shape[1]} features but the model was "
+                        f"fitted with {n_features}."
+                    )
         encoded = self._encode_episodes([y_s for _, y_s in supports], task_names)
         device = self._device_of_module()
         predictions = []

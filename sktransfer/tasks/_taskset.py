@@ -91,20 +91,24 @@ class TaskSet:
             )
         if len(tasks) == 0:
             raise ValueError("The task list is empty: give at least one (X, y) task.")
-        Xs, ys = [], []
         names = None
-        n_features = None
         for i, task in enumerate(tasks):
             if not isinstance(task, (list, tuple)) or len(task) != 2:
                 raise ValueError(f"task {i} is not an (X, y) pair.")
-            X_i, y_i = task
+            # Columns are compared before any task is read as numbers: tasks
+            # with string columns whose columns differ hear that first.
             if i == 0:
-                names = _feature_names(X_i)
-            elif names is not None and not np.array_equal(_feature_names(X_i), names):
+                names = _feature_names(task[0])
+            elif names is not None and not np.array_equal(
+                _feature_names(task[0]), names
+            ):
                 raise ValueError(
                     f"task {i} has feature names that differ from those of task 0; "
                     "all tasks must share the same feature columns."
                 )
+        Xs, ys = [], []
+        n_features = None
+        for i, (X_i, y_i) in enumerate(tasks):
             X_i = _as_float_2d(X_i, f"task {i}")
             y_i = np.asarray(y_i)
             if n_features is None:

@@ -90,6 +90,33 @@ def test_member_returns_a_module_equal_to_its_copy(kind):
     assert StackedNetwork(_copies(kind, dtype=torch.float32)).n_outputs(N_INPUTS) == 4
 
 
+def test_members_are_independent_trainable_modules():
+    # module_ of a closed-form estimator is member 0: a plain module of its own
+    # that a user can train further, sharing nothing with the other members.
+    copies = _copies("mlp")
+    stacked = StackedNetwork(copies)
+    members = [stacked.member(i) for i in range(N_MEMBERS)]
+    X = torch.randn(5, N_INPUTS, dtype=torch.float64)
+    for member, net in zip(members, copies, strict=True):
+        assert all(p.requires_grad for p in member.parameters())
+        with torch.no_grad():
+            torch.testing.assert_close(member(X), net(X), rtol=0, atol=0)
+    loss = members[0](X).square().sum()
+    loss.backward()
+    with torch.no_grad():
+        for p in members[0].parameters():
+            p.sub_(p.grad)
+    with torch.no_grad():
+        torch.testing.assert_close(members[1](X), copies[1](X), rtol=0, atol=0)
+        assert not torch.allclose(members[0](X), copies[0](X))
+        torch.testing.assert_close(
+            stacked(X.expand(N_MEMBERS, *X.shape))[0],
+            copies[0](X),
+            rtol=1e-12,
+            atol=1e-12,
+        )
+
+
 def test_stacked_network_only_trains_and_saves_the_stacked_weights():
     stacked = StackedNetwork(_copies("gated"))
     names = {name for name, _ in stacked.named_parameters()}
@@ -399,3 +426,134 @@ def test_prior_is_the_posterior_without_support_rows():
         from_empty = members.predict(members.posterior(*empty), query[0])
     torch.testing.assert_close(from_prior[0], from_empty[0], rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(from_prior[1], from_empty[1], rtol=1e-10, atol=1e-12)
+
+
+# -- where training starts, and what it minimises --------------------------------
+class _Squares(nn.Module):
+    """Written for 2-D batches only: concatenates along the feature axis."""
+
+    def __init__(self, n_features=N_INPUTS, n_outputs=N_COMPONENTS):
+        super().__init__()
+        self.out = nn.Linear(2 * n_features, n_outputs)
+
+    def forward(self, X):
+        return self.out(torch.cat([X, X.square()], dim=1))
+
+
+def test_stacked_network_leaves_its_networks_alone_and_probes_2d_batches():
+    copies = [_Squares() for _ in range(2)]
+    stacked = StackedNetwork(copies)
+    assert stacked.n_outputs(N_INPUTS) == N_COMPONENTS
+    stacked.double()
+    for net in copies:
+        assert all(p.requires_grad for p in net.parameters())
+        assert all(p.dtype == torch.float32 for p in net.parameters())
+    X = torch.randn(2, 5, N_INPUTS, dtype=torch.float64)
+    with torch.no_grad():
+        out = stacked(X)
+        for i, net in enumerate(copies):
+            torch.testing.assert_close(out[i], net.double()(X[i]))
+
+
+def test_heads_start_from_the_documented_prior():
+    body = StackedNetwork(_copies("mlp", n=2, dtype=torch.float32))
+    episodic = RidgeMembers(body, 2, N_INPUTS, 3, classification=True).double()
+    mean, _, std, noise_var = episodic.prior()
+    assert not isinstance(episodic.prior_mean, nn.Parameter)  # fixed at 0
+    assert "prior_mean" in dict(episodic.named_buffers())
+    assert mean.shape == (2, N_COMPONENTS + N_INPUTS + 1, 3)
+    assert (mean == 0).all()
+    np.testing.assert_allclose(std.detach(), 0.1, rtol=1e-6)
+    np.testing.assert_allclose(noise_var.detach(), 0.8, rtol=1e-6)
+    softplus = torch.nn.functional.softplus
+    np.testing.assert_allclose(softplus(episodic.scale_).detach(), 10.0, rtol=1e-6)
+
+    prior = _prior(2, 2, seed=3)
+    body = StackedNetwork(_copies("mlp", n=2, dtype=torch.float32))
+    shared = RidgeMembers(body, 2, N_INPUTS, 2, classification=False, prior=prior)
+    shared = shared.double()
+    _, _, std, _ = shared.prior()
+    np.testing.assert_allclose(std[:, :N_COMPONENTS].detach(), 0.1, rtol=1e-5)
+    # Without an offset, the prior predicts phi(x) @ prior mean.
+    X = torch.randn(2, 1, 4, N_INPUTS, dtype=torch.float64)
+    with torch.no_grad():
+        out, _ = shared.predict(shared.prior(), X)
+        for m in range(2):
+            phi = torch.cat(
+                [shared.body.member(m).double()(X[m, 0]), X[m, 0], torch.ones(4, 1)],
+                1,
+            )
+            torch.testing.assert_close(out[m, 0], phi @ shared.prior_mean[m])
+
+    body = StackedNetwork(_copies("mlp", n=2, dtype=torch.float32))
+    proto = ProtoMembers(body, 2, N_INPUTS, 3, shared=True)
+    assert proto.prior_prototypes.shape == (2, 3, N_COMPONENTS)
+    assert (proto.prior_prototypes == 0).all()
+    np.testing.assert_allclose(softplus(proto.prior_count_).detach(), 1.0, rtol=1e-6)
+
+
+def _embedded_by_hand(members, m, X):
+    with torch.no_grad():
+        return members.body.member(m).double()(X).numpy()
+
+
+def test_shared_prototypes_shrink_toward_the_learned_priors():
+    members = _scramble(_make("proto", _copies("mlp", n=2, dtype=torch.float32)))
+    (X, y, weight), _ = _support_query(2, classification=True, n_episodes=2)
+    with torch.no_grad():
+        prototypes = members.posterior(X, y, weight)
+    count = torch.nn.functional.softplus(members.prior_count_).detach().numpy()
+    prior = members.prior_prototypes.detach().numpy()
+    assert prototypes.shape == (4, 3, N_COMPONENTS)
+    for m in range(2):
+        for e in range(2):
+            embedded = _embedded_by_hand(members, m, X[m, e])
+            w = weight[m, e].numpy()
+            for c in range(3):
+                rows = (y[m, e].numpy() == c) * w
+                expected = (rows @ embedded + count[m] * prior[m, c]) / (
+                    rows.sum() + count[m]
+                )
+                np.testing.assert_allclose(
+                    prototypes[2 * m + e, c].numpy(), expected, rtol=1e-9
+                )
+
+
+def _weighted_mean(per_row, weight):
+    return (per_row * weight).sum() / max(weight.sum(), 1.0)
+
+
+@pytest.mark.parametrize("kind", ["ridge-regression", "ridge-classification", "proto"])
+def test_episode_losses_are_the_weighted_mean_query_loss(kind):
+    classification = kind != "ridge-regression"
+    members = _scramble(_make(kind, _copies("mlp", n=2, dtype=torch.float32)))
+    support, query = _support_query(2, classification=classification, seed=5)
+    query[2][0, 0] = 0.0
+    query[2][0, 0, 1] = 1.0  # an episode with a single query row
+    query[2][1, 1, 0] = 3.0  # and a heavier row
+    with torch.no_grad():
+        losses = members.episode_losses(support, query).numpy()
+        out, var = members.predict(members.posterior(*support), query[0])
+    assert losses.shape == (2, 2)
+    X_s, y_s, w_s = support
+    _, y_q, w_q = query
+    for m in range(2):
+        for e in range(2):
+            if kind == "proto":  # logits of the prototypes, by hand
+                embedded = _embedded_by_hand(members, m, X_s[m, e])
+                protos = members.posterior(X_s, y_s, w_s)[2 * m + e].detach().numpy()
+                q = _embedded_by_hand(members, m, query[0][m, e])
+                logits = -((q[:, None, :] - protos[None]) ** 2).sum(-1)
+                np.testing.assert_allclose(out[m, e].numpy(), logits, rtol=1e-9)
+                del embedded
+            if classification:
+                z = out[m, e].numpy()
+                z = z - z.max(1, keepdims=True)
+                log_proba = z - np.log(np.exp(z).sum(1, keepdims=True))
+                per_row = -log_proba[np.arange(len(z)), y_q[m, e].numpy()]
+            else:
+                v = var[m, e].numpy()[:, None]
+                residual = y_q[m, e].numpy() - out[m, e].numpy()
+                per_row = (0.5 * (np.log(2 * np.pi * v) + residual**2 / v)).mean(1)
+            expected = _weighted_mean(per_row, w_q[m, e].numpy())
+            np.testing.assert_allclose(losses[m, e], expected, rtol=1e-9)

@@ -22,6 +22,7 @@ from sktransfer.meta._inner_loop import (
     meta_loss,
     preprocess,
     task_losses,
+    task_scores,
 )
 
 N_FEATURES = 3
@@ -478,6 +479,41 @@ def test_bmm_and_vmap_paths_agree():
         assert_grads_close(got_fast, got_slow, atol=1e-10)
 
 
+@pytest.mark.parametrize(
+    "middle",
+    [nn.LayerNorm(6), nn.Softmax(dim=1), nn.PReLU(6)],
+    ids=["layernorm", "softmax", "prelu"],
+)
+def test_sequentials_of_other_layers_run_once_per_task(middle):
+    """A Sequential with a layer that is not elementwise, or has parameters,
+    runs each task with that task's parameters: as a plain loop does."""
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(N_FEATURES, 6), middle, nn.Linear(6, 1))
+    module = module.double()
+    assert not _is_plain_mlp(module)
+    generator = torch.Generator().manual_seed(3)
+    params = random_batched_params(module, generator)
+    X = torch.randn(N_TASKS, 5, N_FEATURES, generator=generator, dtype=torch.float64)
+    out = batched_forward(module)(params, X)
+    for b in range(N_TASKS):
+        one = {name: value[b] for name, value in params.items()}
+        torch.testing.assert_close(
+            out[b], functional_call(module, one, (X[b],)), atol=1e-12, rtol=0
+        )
+
+
+def test_dropout_draws_its_own_mask_for_every_task():
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(N_FEATURES, 16), nn.Dropout(0.5), nn.Linear(16, 1))
+    params = expand_params(dict(module.named_parameters()), N_TASKS)
+    X = torch.randn(1, 5, N_FEATURES).expand(N_TASKS, 5, N_FEATURES)
+    out = batched_forward(module)(params, X)
+    assert not torch.allclose(out[0], out[1])
+    module.eval()
+    out = batched_forward(module)(params, X)
+    torch.testing.assert_close(out[0], out[1])
+
+
 def test_bmm_path_linear_without_bias():
     torch.manual_seed(0)
     mlp = nn.Sequential(
@@ -510,6 +546,78 @@ def test_task_losses_weighted_mean():
         torch.testing.assert_close(losses[b], expected, atol=1e-12, rtol=0)
 
 
+def test_task_losses_of_one_row_tasks_and_several_outputs():
+    """Each task's loss is the weighted mean of its rows' losses (the mean
+    over outputs for several), also for a task of a single row."""
+    g = torch.Generator().manual_seed(0)
+    output = torch.randn(N_TASKS, 3, 2, generator=g, dtype=torch.float64)
+    target = torch.randn(N_TASKS, 3, 2, generator=g, dtype=torch.float64)
+    weight = torch.ones(N_TASKS, 3, dtype=torch.float64)
+    weight[0, 1:] = 0  # one row
+    weight[1, 0] = 0  # padding first
+    weight[2] = torch.tensor([0.5, 2.0, 1.5])
+    losses = task_losses(nn.MSELoss(reduction="none"), output, target, weight)
+    assert losses.shape == (N_TASKS,)
+    for b in range(N_TASKS):
+        per_row = ((output[b] - target[b]) ** 2).mean(-1)
+        expected = (per_row * weight[b]).sum() / weight[b].sum()
+        torch.testing.assert_close(losses[b], expected, atol=1e-12, rtol=0)
+
+
+def test_task_scores_match_sklearn_per_task():
+    """The validation score of each task (accuracy for classes, R² averaged
+    over outputs) equals sklearn's on that task's rows with their weights;
+    padding rows (weight 0) do not count."""
+    from sklearn.metrics import accuracy_score, r2_score
+
+    g = torch.Generator().manual_seed(0)
+    n_rows = 7
+    # Padding at the end, integer weights above one, and a task with one row.
+    weight = torch.ones(N_TASKS, n_rows, dtype=torch.float64)
+    weight[0, 5:] = 0
+    weight[1, 2] = 3.0
+    weight[2, 1:] = 0
+    weight[3, 0] = 2.0
+
+    logits = torch.randn(N_TASKS, n_rows, N_CLASSES, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, N_CLASSES, (N_TASKS, n_rows), generator=g)
+    labels[2, 0] = logits[2, 0].argmax()  # its one row right: accuracy 1
+    scores = task_scores(logits, labels, weight)
+    assert scores.shape == (N_TASKS,)
+    for b in range(N_TASKS):
+        keep = weight[b] > 0
+        expected = accuracy_score(
+            labels[b][keep], logits[b][keep].argmax(-1), sample_weight=weight[b][keep]
+        )
+        assert scores[b].item() == pytest.approx(expected, abs=1e-12)
+
+    target = torch.randn(N_TASKS, n_rows, 2, generator=g, dtype=torch.float64)
+    output = target + 0.7 * torch.randn(
+        N_TASKS, n_rows, 2, generator=g, dtype=torch.float64
+    )
+    weight[2, 1:3] = 1  # R² needs rows that vary
+    scores = task_scores(output, target, weight)
+    assert scores.shape == (N_TASKS,)
+    for b in range(N_TASKS):
+        keep = weight[b] > 0
+        expected = r2_score(
+            target[b][keep], output[b][keep], sample_weight=weight[b][keep]
+        )
+        assert scores[b].item() == pytest.approx(expected, abs=1e-12)
+    # A perfect prediction scores 1 and predicting each task's mean scores 0.
+    torch.testing.assert_close(
+        task_scores(target, target, weight), torch.ones(N_TASKS, dtype=torch.float64)
+    )
+    keep = weight.unsqueeze(-1)
+    mean = (keep * target).sum(1, keepdim=True) / keep.sum(1, keepdim=True)
+    torch.testing.assert_close(
+        task_scores(mean.expand_as(target), target, weight),
+        torch.zeros(N_TASKS, dtype=torch.float64),
+        atol=1e-12,
+        rtol=0,
+    )
+
+
 def test_head_parameter_names():
     assert head_parameter_names(make_mlp(2)) == ["4.weight", "4.bias"]
     assert head_parameter_names(Wrapped(make_mlp(2))) == [
@@ -519,8 +627,29 @@ def test_head_parameter_names():
     assert head_parameter_names(ResNorm(2)) == ["head.weight", "head.bias"]
     no_bias = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2, bias=False))
     assert head_parameter_names(no_bias) == ["2.weight"]
-    with pytest.raises(ValueError, match="no parameters"):
+    with pytest.raises(ValueError, match=r"^The module has no parameters to adapt\.$"):
         head_parameter_names(nn.Sequential(nn.ReLU()))
+
+
+class TiedHead(nn.Module):
+    """The head is also held by a later container (weight tying): the module
+    listing meets it once, under its first name."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(N_FEATURES, 4)
+        self.head = nn.Linear(4, 1)
+        self.tied = nn.Sequential(self.head)
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.body(x)))
+
+
+def test_head_parameter_names_of_a_tied_head():
+    module = TiedHead()
+    names = head_parameter_names(module)
+    assert names == ["head.weight", "head.bias"]
+    assert set(names) <= set(dict(module.named_parameters()))
 
 
 # ---------------------------------------------------------------------------
@@ -628,13 +757,133 @@ def test_lstm_step_keeps_tasks_apart():
         torch.testing.assert_close(one[0], both[b], atol=1e-12, rtol=0)
 
 
-def test_lstm_rule_refuses_a_step_size_a_sigmoid_cannot_give():
-    with pytest.raises(ValueError, match=r"inner_lr must be in \(0, 1\), got 1.5"):
-        init_lstm_update(1.5)
+@pytest.mark.parametrize("inner_lr", [1.5, 1, 1.0, 0, 0.0, -0.1])
+def test_lstm_rule_refuses_a_step_size_a_sigmoid_cannot_give(inner_lr):
+    message = (
+        r"^The learned update rule \(learn_inner_lr='lstm'\) gates the step with a "
+        rf"sigmoid: inner_lr must be in \(0, 1\), got {inner_lr!r}\.$"
+    )
+    with pytest.raises(ValueError, match=message):
+        init_lstm_update(inner_lr)
+
+
+@pytest.mark.parametrize("hidden_size", [5, 20])
+def test_lstm_rule_starts_as_torch_lstm_cell_with_near_plain_gates(hidden_size):
+    """The LSTM's tensors have nn.LSTMCell's layout and initialisation,
+    U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)); the gates' weights start
+    within 0.01 and their biases at the forget gate 0.999 and the input gate
+    inner_lr."""
+    lstm = init_lstm_update(
+        0.3, hidden_size, generator=torch.Generator().manual_seed(0)
+    )
+    cell = nn.LSTMCell(4, hidden_size)
+    bound = 1 / math.sqrt(hidden_size)
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        value = lstm[name]
+        assert value.shape == getattr(cell, name).shape, name
+        assert value.dtype == getattr(cell, name).dtype
+        # Spread over the whole range, and nowhere beyond it.
+        assert value.abs().max() <= bound, name
+        assert value.max() > 0.6 * bound and value.min() < -0.6 * bound, name
+        assert abs(value.mean()) < 0.25 * bound, name
+    assert lstm["weight_gates"].shape == (2, hidden_size + 2)
+    assert lstm["weight_gates"].abs().max() <= 0.01
+    assert lstm["weight_gates"].abs().max() > 0.005
+    torch.testing.assert_close(
+        torch.sigmoid(lstm["bias_gates"]),
+        torch.tensor([0.999, 0.3]),
+        atol=1e-6,
+        rtol=0,
+    )
+    # The functional step reads them as torch's own cell does, two steps on.
+    theta = torch.tensor([[0.2, -1.0, 0.0]])
+    grad = torch.tensor([[0.5, -2e-5, 3.0]])
+    loss = torch.tensor([0.7])
+    got, state = lstm_step(lstm, theta, grad, loss, None)
+    expected, ref_state = reference_lstm_step(lstm, theta[0], grad[0], loss[0], None)
+    torch.testing.assert_close(got[0], expected)
+    got, _ = lstm_step(lstm, got, 2 * grad, loss, state)
+    expected, _ = reference_lstm_step(lstm, expected, 2 * grad[0], loss[0], ref_state)
+    torch.testing.assert_close(got[0], expected)
+
+
+def test_lstm_rule_initialisation_follows_its_generator_only():
+    def draw(seed):
+        return init_lstm_update(0.1, 4, generator=torch.Generator().manual_seed(seed))
+
+    torch.manual_seed(1)
+    first = draw(0)
+    torch.manual_seed(2)
+    again = draw(0)
+    other = draw(1)
+    for name in first:
+        assert torch.equal(first[name], again[name]), name
+    assert not torch.equal(first["weight_ih"], other["weight_ih"])
+
+
+def test_lstm_rule_adapting_a_single_tensor_matches_the_loop():
+    # ANIL on a head without bias: the rule updates one tensor per task.
+    torch.manual_seed(0)
+    module = nn.Sequential(
+        nn.Linear(N_FEATURES, 4), nn.Tanh(), nn.Linear(4, 1, bias=False)
+    ).double()
+    assert head_parameter_names(module) == ["2.weight"]
+    support, query = make_data("regression")
+    criterion = make_criterion("regression")
+    kwargs = dict(
+        lstm=random_lstm(torch.float64),
+        n_steps=2,
+        adapt_names=["2.weight"],
+        first_order=False,
+    )
+    expected = reference_grads(module, criterion, support, query, **kwargs)
+    got = vectorised_grads(module, criterion, support, query, **kwargs)
+    assert_grads_close(got, expected, atol=1e-8)
+    assert any(g.abs().max() > 1e-3 for g in expected)
 
 
 def test_adapt_needs_exactly_one_update():
     module = make_module("mlp", 1)
     support, _ = make_data("regression")
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(ValueError, match=r"^Give exactly one of inner_lrs and lstm\.$"):
         adapt_once(module, support)
+    with pytest.raises(ValueError, match="^Give exactly one"):
+        adapt_once(module, support, inner_lrs={}, lstm=random_lstm(torch.float64))
+
+
+class WithSpare(nn.Module):
+    """A network with a parameter its forward does not use."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(N_FEATURES, 1)
+        self.spare = nn.Parameter(torch.ones(2))
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+@pytest.mark.parametrize("rule", ["step", "lstm"])
+def test_adapt_leaves_a_parameter_without_gradient_as_it_is(rule):
+    torch.manual_seed(0)
+    module = WithSpare().double()
+    support, _ = make_data("regression")
+    names = [name for name, _ in module.named_parameters()]
+    update = (
+        {"lstm": random_lstm(torch.float64)}
+        if rule == "lstm"
+        else {"inner_lrs": dict.fromkeys(names, 0.1)}
+    )
+    params = expand_params(dict(module.named_parameters()), N_TASKS)
+    adapted = adapt(
+        batched_forward(module),
+        make_criterion("regression"),
+        params,
+        *support,
+        n_steps=2,
+        adapt_names=names,
+        create_graph=False,
+        **update,
+    )
+    assert adapted["spare"] is params["spare"]
+    assert not torch.allclose(adapted["lin.weight"], params["lin.weight"])

@@ -1,6 +1,8 @@
 """Behaviour of MAMLClassifier / MAMLRegressor that users rely on."""
 
+import ast
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -509,3 +511,164 @@ def test_meta_sgd_learns_one_step_size_per_weight(sinusoids):
         torch.testing.assert_close(
             est.adapted_params_[name], expected, rtol=1e-5, atol=1e-6
         )
+
+
+class _Dropped(nn.Sequential):
+    """An MLP with dropout, active while `adapt` takes its gradient steps."""
+
+    def __init__(self, n_features=1, n_outputs=1):
+        super().__init__(
+            nn.Linear(n_features, 8),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(8, n_outputs),
+        )
+
+
+def test_adapt_with_dropout_is_seeded_and_leaves_global_rng_alone(sinusoids):
+    X, y, t = sinusoids
+    est = MAMLRegressor(module=_Dropped, n_adapt_steps=3, **{**FAST, "max_iter": 2})
+    est.fit(X, y, task_ids=t)
+    state = torch.get_rng_state()
+    first = est.adapt(X[:5], y[:5]).predict(X)
+    assert torch.equal(torch.get_rng_state(), state)
+    np.testing.assert_array_equal(est.adapt(X[:5], y[:5]).predict(X), first)
+    (episode,) = est.predict_episodes([(X[:5], y[:5])], [X], ["task 0"])
+    np.testing.assert_array_equal(episode, first)
+
+
+def test_episodic_predict_before_adapt_says_what_to_do():
+    est = MAMLClassifier(n_way=2, k_shot=2, **FAST).fit(_class_tasks())
+    message = (
+        r"^This episodic \(n_way\) model has no classes until it sees a support "
+        r"set: call adapt\(X_support, y_support\) before predicting\.$"
+    )
+    for method in (est.predict, est.predict_proba, est.decision_function):
+        with pytest.raises(ValueError, match=message):
+            method(np.zeros((2, 3)))
+
+
+def test_pickle_round_trip_before_adapt_and_of_a_classifier():
+    tasks = _class_tasks()
+    X = _class_tasks(seed=1)[0][0]
+    est = MAMLClassifier(k_shot=3, **FAST).fit(tasks)
+    restored = pickle.loads(pickle.dumps(est))
+    assert not hasattr(restored, "adapted_params_")
+    np.testing.assert_array_equal(restored.predict_proba(X), est.predict_proba(X))
+    est.adapt(X[:6], [0, 1] * 3)
+    live = {k: v.clone() for k, v in est.adapted_params_.items()}
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(restored.predict_proba(X), est.predict_proba(X))
+    # Pickling copies the adaptation: the live one is left as it was.
+    for name, value in est.adapted_params_.items():
+        torch.testing.assert_close(value, live[name], rtol=0, atol=0)
+        torch.testing.assert_close(restored.adapted_params_[name], value)
+    unfitted = pickle.loads(pickle.dumps(MAMLClassifier(**FAST)))
+    assert unfitted.get_params() == MAMLClassifier(**FAST).get_params()
+
+
+@pytest.mark.parametrize("cls", [MAMLClassifier, MAMLRegressor])
+def test_parameters_are_kept_as_given_and_default_to_the_documented_values(cls):
+    docscrape = pytest.importorskip("numpydoc.docscrape")  # in the dev extra
+    given = {name: object() for name in cls().get_params()}
+    assert cls(**given).get_params() == given
+    documented = {p.name: p.type for p in docscrape.ClassDoc(cls)["Parameters"]}
+    assert documented.keys() == given.keys()
+    for name, value in cls().get_params().items():
+        default = re.search(r"default=(.*)$", documented[name]).group(1)
+        assert value == ast.literal_eval(default), name
+
+
+def test_fit_with_dropout_is_reproducible_and_leaves_global_rng_alone(sinusoids):
+    X, y, t = sinusoids
+    params = dict(module=_Dropped, **{**FAST, "max_iter": 3})
+    state = torch.get_rng_state()
+    first = MAMLRegressor(**params).fit(X, y, task_ids=t)
+    assert torch.equal(torch.get_rng_state(), state)
+    second = MAMLRegressor(**params).fit(X, y, task_ids=t)
+    np.testing.assert_array_equal(first.predict(X), second.predict(X))
+
+
+@pytest.mark.parametrize("learn_inner_lr", [False, True])
+def test_only_the_networks_weights_decay(learn_inner_lr):
+    est = MAMLClassifier(
+        k_shot=3,
+        meta_lr=0.02,
+        weight_decay=0.25,
+        learn_inner_lr=learn_inner_lr,
+        **{**FAST, "max_iter": 2},
+    ).fit(_class_tasks())
+    network = {id(p) for p in est.module_.parameters()}
+    for group in est.net_.optimizer_.param_groups:
+        assert group["lr"] == 0.02
+        ids = {id(p) for p in group["params"]}
+        if ids & network:
+            assert ids == network and group["weight_decay"] == 0.25
+        else:  # the learned step sizes
+            assert learn_inner_lr and group["weight_decay"] == 0.0
+    n_groups = len(est.net_.optimizer_.param_groups)
+    assert n_groups == (2 if learn_inner_lr else 1)
+
+
+def test_more_meta_training_forgets_the_adaptation():
+    tasks = _class_tasks()
+    est = MAMLClassifier(n_way=2, k_shot=3, **FAST).fit(tasks)
+    est.adapt(tasks[0][0][:6], [0, 1] * 3)
+    est.partial_fit(tasks)
+    with pytest.raises(ValueError, match="call adapt"):
+        est.predict(tasks[0][0])
+    est.adapt(tasks[0][0][:6], [0, 1] * 3).fit(tasks)
+    with pytest.raises(ValueError, match="call adapt"):
+        est.predict(tasks[0][0])
+
+
+@pytest.mark.parametrize(
+    "n_rows, asked, shrunk",
+    [
+        (8, dict(k_shot=5, n_query=3), dict(k_shot=5, n_query=3)),  # fits as is
+        (8, dict(k_shot=5), dict(k_shot=4, n_query=4)),
+        (3, dict(k_shot=5), dict(k_shot=1, n_query=2)),
+    ],
+)
+def test_one_small_task_trains_on_episodes_shrunk_to_fit(n_rows, asked, shrunk):
+    # fit(X, y) is one task; episodes that do not fit are shrunk to half the
+    # rows for support and the rest for query, which is what asking for those
+    # sizes of the same rows as a task gives.
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(n_rows, 2)), rng.normal(size=n_rows)
+    params = {**FAST, "max_iter": 3}
+    with pytest.warns(sktransfer.exceptions.SingleTaskWarning):
+        plain = MAMLRegressor(**asked, **params).fit(X, y)
+    as_task = MAMLRegressor(**shrunk, **params).fit(X, y, task_ids=np.zeros(n_rows))
+    np.testing.assert_array_equal(plain.predict(X), as_task.predict(X))
+
+
+def test_classes_declared_but_absent_do_not_shrink_a_single_task():
+    X, y = _class_tasks(n_tasks=1)[0]
+    kwargs = dict(classes=[0, 1, 2])
+    with pytest.warns(sktransfer.exceptions.SingleTaskWarning):
+        plain = MAMLClassifier(**FAST).partial_fit(X, y, **kwargs)
+    as_task = MAMLClassifier(**FAST).partial_fit(X, y, task_ids=[0] * len(y), **kwargs)
+    np.testing.assert_array_equal(plain.predict_proba(X), as_task.predict_proba(X))
+
+
+def test_random_state_fixes_the_held_out_tasks_and_the_rows_of_large_tasks():
+    # Early stopping draws its validation tasks, and tasks of more than 4096
+    # rows are shuffled before episodes take windows of them: both from
+    # random_state, so two fits agree bit for bit.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8400, 1))
+    y = np.sin(X[:, 0]) + rng.normal(scale=0.1, size=8400)
+    t = np.repeat([0, 1], 4200)
+    large = [
+        MAMLRegressor(**{**FAST, "max_iter": 2}).fit(X, y, task_ids=t).predict(X[:50])
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(*large)
+    X, y, t = make_sinusoid_tasks(n_tasks=12, n_samples=10, random_state=0)
+    params = dict(early_stopping=True, validation_fraction=0.25, n_iter_no_change=1)
+    held_out = [
+        MAMLRegressor(**{**FAST, "max_iter": 4}, **params).fit(X, y, task_ids=t)
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(held_out[0].predict(X), held_out[1].predict(X))

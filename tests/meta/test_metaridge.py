@@ -8,7 +8,9 @@ hand with ``random_state`` 0, 1 and 2 (figures in the comments); the tests fix
 one seed.
 """
 
+import ast
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -479,7 +481,12 @@ def test_early_stopping_errors_and_single_task_warnings():
         n_tasks=1, n_samples=60, n_classes=3, random_state=0
     )
     est = MetaRidgeClassifier(n_way=2, k_shot=2, **FAST)
-    with pytest.raises(ValueError, match="too few for two folds"):
+    with pytest.raises(
+        ValueError,
+        match=r"^early_stopping holds out classes for validation: with 3 classes and "
+        r"n_way=2 there are too few for two folds of at least n_way classes each\. "
+        r"Give more classes, or set early_stopping=False\.$",
+    ):
         est.fit(X, y)
     est.set_params(early_stopping=False).fit(X, y)
     assert est.n_iter_ == FAST["max_iter"]
@@ -491,8 +498,25 @@ def test_early_stopping_errors_and_single_task_warnings():
     assert reg.n_iter_ == FAST["max_iter"]
     assert not hasattr(reg, "best_iteration_")
     # Task ids naming one task: early stopping cannot hold out a task.
-    with pytest.raises(ValueError, match="needs at least 2 tasks"):
+    with pytest.raises(
+        ValueError,
+        match=r"^early_stopping holds out whole tasks for validation: it needs at "
+        r"least 2 tasks, got 1\. Give task_ids, or set early_stopping=False\.$",
+    ):
         reg.fit(X1, y1, task_ids=np.zeros(len(y1)))
+
+
+def test_early_stopping_works_with_the_fewest_tasks_or_classes_it_needs():
+    # Two tasks make two folds; one task of 4 classes two folds of n_way=2.
+    X, y, _ = make_related_classification_tasks(
+        n_tasks=1, n_samples=48, n_classes=4, random_state=0
+    )
+    params = {**FAST, "max_iter": 2, "k_shot": 2}
+    est = MetaRidgeClassifier(n_way=2, **params).fit(X, y)
+    assert set(est.best_iteration_) == {"learned", "linear"}
+    reg = MetaRidgeRegressor(**params)
+    reg.fit(X[:, :1], X[:, 1], task_ids=np.arange(48) % 2)
+    assert set(reg.best_iteration_) == {"learned", "linear"}
 
 
 # -- partial_fit -----------------------------------------------------------------
@@ -568,8 +592,18 @@ def test_base_estimator_classifier_columns_and_episodic_refusal(class_tasks):
     episodic = MetaRidgeClassifier(
         base_estimator=LogisticRegression(), n_way=2, k_shot=3, **FAST
     )
-    with pytest.raises(ValueError, match="needs the shared label space"):
+    with pytest.raises(
+        ValueError,
+        match=r"^base_estimator needs the shared label space: a pooled model cannot "
+        r"predict the new classes of episodic \(n_way\) tasks\.$",
+    ):
         episodic.fit(X, y, task_ids=t)
+    # Refitted without it, nothing of the base estimator is left.
+    est.set_params(base_estimator=None, max_iter=2).fit(X, y, task_ids=t)
+    assert not hasattr(est, "base_estimator_")
+    fresh = MetaRidgeClassifier(k_shot=3, **{**FAST, "max_iter": 2})
+    fresh.fit(X, y, task_ids=t)
+    np.testing.assert_array_equal(est.predict_proba(X), fresh.predict_proba(X))
 
 
 def test_base_estimator_columns_match_the_offset_when_classes_are_given(class_tasks):
@@ -790,3 +824,90 @@ def test_few_shot_predictions_equal_adapt_then_predict(sinusoids):
     batched = predict_episodes(est, supports, queries, ["a", "b", "c"])
     for (X_s, y_s), X_q, pred in zip(supports, queries, batched, strict=True):
         np.testing.assert_array_equal(pred, est.adapt(X_s, y_s).predict(X_q))
+
+
+@pytest.mark.parametrize("cls", [MetaRidgeClassifier, MetaRidgeRegressor])
+def test_parameters_are_kept_as_given_and_default_to_the_documented_values(cls):
+    docscrape = pytest.importorskip("numpydoc.docscrape")  # in the dev extra
+    given = {name: object() for name in cls().get_params()}
+    assert cls(**given).get_params() == given
+    documented = {p.name: p.type for p in docscrape.ClassDoc(cls)["Parameters"]}
+    assert documented.keys() == given.keys()
+    for name, value in cls().get_params().items():
+        default = re.search(r"default=(.*)$", documented[name]).group(1)
+        assert value == ast.literal_eval(default), name
+
+
+def _groups(est):
+    """(lr, weight_decay, parameter ids) of every group of the meta-optimiser."""
+    return [
+        (g["lr"], g["weight_decay"], {id(p) for p in g["params"]})
+        for g in est.net_.optimizer_.param_groups
+    ]
+
+
+@pytest.mark.parametrize("n_way", [None, 2])
+def test_heads_learn_five_times_faster_and_only_the_network_decays(n_way, class_tasks):
+    X, y, t = class_tasks
+    est = MetaRidgeClassifier(
+        **{**FAST, "max_iter": 2}, n_way=n_way, meta_lr=0.01, weight_decay=0.3
+    ).fit(X, y, task_ids=t)
+    body = {
+        id(p)
+        for kind in est.net_.module_.kinds.values()
+        if kind.body is not None
+        for p in kind.body.parameters()
+    }
+    heads = {id(p) for p in est.net_.module_.parameters()} - body
+    assert body and heads
+    groups = _groups(est)
+    assert (0.01, 0.3, body) in groups
+    assert (pytest.approx(0.05), 0.0, heads) in groups
+    assert len(groups) == 2
+
+
+def test_verbose_shows_progress_and_a_log(sinusoids, capsys):
+    X, y, t = sinusoids
+    params = {**FAST, "max_iter": 2, "k_shot": 5, "early_stopping": False}
+    MetaRidgeRegressor(**params, verbose=1).fit(X, y, task_ids=t)
+    out = capsys.readouterr()
+    assert "meta-training" in out.err and out.out == ""
+    MetaRidgeRegressor(**params, verbose=2).fit(X, y, task_ids=t)
+    assert "train_loss" in capsys.readouterr().out
+    MetaRidgeRegressor(**params, verbose=0).fit(X, y, task_ids=t)
+    out = capsys.readouterr()
+    assert out.out == out.err == ""
+
+
+def test_predictions_follow_the_units_of_the_targets(sinusoids):
+    # Targets are standardised inside: a model fitted on 10 y + 3 predicts
+    # 10 mean + 3, with 10 times the standard deviation.
+    X, y, t = sinusoids
+    params = {**FAST, "max_iter": 5, "k_shot": 5}
+    est = MetaRidgeRegressor(**params).fit(X, y, task_ids=t)
+    scaled = MetaRidgeRegressor(**params).fit(X, 10 * y + 3, task_ids=t)
+    for model in (est, scaled):
+        assert model.predict(X[:4]).shape == (4,)
+    mean, std = est.predict(X, return_std=True)
+    mean10, std10 = scaled.predict(X, return_std=True)
+    np.testing.assert_allclose(mean10, 10 * mean + 3, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(std10, 10 * std, rtol=1e-6)
+    est.adapt(X[:5], y[:5])
+    scaled.adapt(X[:5], 10 * y[:5] + 3)
+    mean, std = est.predict(X, return_std=True)
+    mean10, std10 = scaled.predict(X, return_std=True)
+    np.testing.assert_allclose(mean10, 10 * mean + 3, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(std10, 10 * std, rtol=1e-6)
+    assert std.shape == (len(X),) and (std > 0).all()
+
+
+def test_random_state_fixes_the_rows_of_large_tasks():
+    # Tasks of more than 4096 rows are shuffled before episodes take windows
+    # of them, with random_state: two fits agree bit for bit.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8400, 1))
+    y = np.sin(X[:, 0]) + rng.normal(scale=0.1, size=8400)
+    t = np.repeat([0, 1], 4200)
+    params = {**FAST, "max_iter": 2, "early_stopping": False}
+    a, b = (MetaRidgeRegressor(**params).fit(X, y, task_ids=t) for _ in range(2))
+    np.testing.assert_array_equal(a.predict(X[:50]), b.predict(X[:50]))

@@ -8,7 +8,9 @@ hand with ``random_state`` 0, 1 and 2 (figures in the comments); the tests fix
 one seed.
 """
 
+import ast
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -19,7 +21,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.neighbors import NearestCentroid
 
-from sktransfer import ProtoNetClassifier, TaskSet, few_shot_score
+from sktransfer import MetaRidgeClassifier, ProtoNetClassifier, TaskSet, few_shot_score
 from sktransfer.datasets import make_related_classification_tasks
 
 FAST = dict(hidden_layer_sizes=(8,), n_components=4, max_iter=30, random_state=0)
@@ -359,3 +361,29 @@ def test_shared_space_with_tasks_of_different_class_counts():
     truth = np.repeat([1, 5, 9], 5)
     est.adapt(new[::5], truth[::5])
     assert (est.predict(new) == truth).mean() >= 0.6  # chance: 1 / 12
+
+
+@pytest.mark.parametrize("cls", [ProtoNetClassifier])
+def test_parameters_are_kept_as_given_and_default_to_the_documented_values(cls):
+    docscrape = pytest.importorskip("numpydoc.docscrape")  # in the dev extra
+    given = {name: object() for name in cls().get_params()}
+    assert cls(**given).get_params() == given
+    documented = {p.name: p.type for p in docscrape.ClassDoc(cls)["Parameters"]}
+    assert documented.keys() == given.keys()
+    for name, value in cls().get_params().items():
+        default = re.search(r"default=(.*)$", documented[name]).group(1)
+        assert value == ast.literal_eval(default), name
+
+
+@pytest.mark.parametrize("cls", [ProtoNetClassifier, MetaRidgeClassifier])
+def test_episodic_predict_before_adapt_says_what_to_do(cls, episodic):
+    X, y, t = episodic
+    est = cls(n_way=3, k_shot=3, **{**FAST, "max_iter": 2, "early_stopping": False})
+    est.fit(X, y, task_ids=t)
+    message = (
+        r"^This episodic \(n_way\) model has no classes until it sees a support "
+        r"set: call adapt\(X_support, y_support\) before predicting\.$"
+    )
+    for method in (est.predict, est.predict_proba, est.decision_function):
+        with pytest.raises(ValueError, match=message):
+            method(X[:2])
