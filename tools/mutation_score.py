@@ -53,7 +53,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=None)
     args = parser.parse_args()
     equivalent = equivalent_mutants()
-    per_file, survivors = {}, []
+    per_file, survivors, stale = {}, [], []
     for meta in sorted((ROOT / "mutants").rglob("*.py.meta")):
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         for name, code in codes.items():
@@ -62,7 +62,11 @@ def main():
             ):
                 continue
             status = STATUS.get(code, "suspicious")
-            if name in equivalent:
+            if name in equivalent and status in ("killed", "timeout"):
+                # Editing a function renumbers its mutants: a listed name now
+                # names another mutant, which the tests kill.
+                stale.append(name)
+            elif name in equivalent:
                 status = "equivalent"
             key = str(meta.relative_to(ROOT / "mutants")).removesuffix(".meta")
             per_file.setdefault(key, Counter())[status] += 1
@@ -97,6 +101,9 @@ def main():
     if args.seconds is not None:
         print(f"run time: {args.seconds} s")
     print(f"mutation score: {score:.1%}  ((killed + timeout) / (ran - equivalent))")
+    if stale:
+        print("\nlisted as equivalent but killed (the list is stale: renumbered?):")
+        print("\n".join(f"  {name}" for name in stale))
     if survivors:
         print("\nsurvivors (read one with `mutmut show NAME`):")
         print("\n".join(f"  {line}" for line in survivors))
