@@ -178,9 +178,7 @@ class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
         n_epochs = len(engine.history)
         with seeded:
             engine.meta_train(pools, valid, config)
-        self.n_iter_ += sum(
-            row.get("train_batch_count", 0) for row in engine.history[n_epochs:]
-        )
+        self.n_iter_ += engine.iterations_done(engine.history[n_epochs:])
         if folds:
             best = engine.keep_best()
             self.best_iteration_ = {name: it for name, (it, _) in best.items()}

@@ -289,10 +289,7 @@ class _BaseMAML(BodyTransformerMixin, BaseMetaLearner):
         n_epochs = len(net.history)
         with seeded:
             net.meta_train(pool, valid, config)
-        # An epoch interrupted as it began (Ctrl-C, a callback) has no batches.
-        self.n_iter_ += sum(
-            row.get("train_batch_count", 0) for row in net.history[n_epochs:]
-        )
+        self.n_iter_ += net.iterations_done(net.history[n_epochs:])
         self.__dict__.pop("adapted_params_", None)
 
     def _validation_tasks(self, candidates, single):

@@ -1,7 +1,9 @@
 """What every meta-learner shares: the warning of single-task meta-learning."""
 
+import ast
 import copy
 import os
+import re
 import warnings
 
 import numpy as np
@@ -329,3 +331,16 @@ def test_one_task_warning_says_early_stopping_cannot_run(early_stopping, tasks):
 @pytest.mark.parametrize("estimator", META_LEARNERS, ids=ids)
 def test_meta_learners_are_tagged_as_refusing_nan(estimator):
     assert sklearn.utils.get_tags(estimator).input_tags.allow_nan is False
+
+
+@pytest.mark.parametrize("estimator", META_LEARNERS, ids=ids)
+def test_parameters_are_kept_as_given_and_default_to_the_documented_values(estimator):
+    cls = type(estimator)
+    docscrape = pytest.importorskip("numpydoc.docscrape")  # in the dev extra
+    given = {name: object() for name in cls().get_params()}
+    assert cls(**given).get_params() == given
+    documented = {p.name: p.type for p in docscrape.ClassDoc(cls)["Parameters"]}
+    assert documented.keys() == given.keys()
+    for name, value in cls().get_params().items():
+        default = re.search(r"default=(.*)$", documented[name]).group(1)
+        assert value == ast.literal_eval(default), name
