@@ -350,8 +350,7 @@ class BaseTransferEstimator(BaseEstimator):
             module = module(n_features=n_features, n_outputs=n_outputs, **params)
         else:
             raise TypeError(
-                "module must be an nn.Module class or instance, got "
-                f"{type(module).__name__}."
+                f"module must be an nn.Module class or instance, got {module!r}."
             )
         # Trained in float32: probed as it will run (a float64 module too).
         module = module.float()

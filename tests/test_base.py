@@ -10,7 +10,12 @@ from joblib import Parallel, delayed
 from scipy.special import expit, softmax
 from torch import nn
 
-from sktransfer import FineTuneClassifier, FineTuneRegressor, MAMLClassifier
+from sktransfer import (
+    FineTuneClassifier,
+    FineTuneRegressor,
+    MAMLClassifier,
+    MAMLRegressor,
+)
 from sktransfer.base import resolve_device
 from sktransfer.datasets import make_related_classification_tasks
 
@@ -36,8 +41,12 @@ def test_fits_in_threads_are_reproducible(cls):
 def test_resolve_device():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type in {"cpu", "cuda"}
-    with pytest.raises(ValueError, match="device must be"):
-        resolve_device("tpu")
+    # Neither a torch device nor one of ours: torch refuses "tpu", "meta" is a
+    # torch device type the estimators cannot train on.
+    for device in ["tpu", "meta"]:
+        message = f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}."
+        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+            resolve_device(device)
 
 
 def test_auto_is_the_gpu_when_there_is_one_and_a_missing_gpu_is_refused():
@@ -304,3 +313,101 @@ def test_modules_refused_before_training_are_named():
         ValueError, match="^The module has no parameters to fine-tune[.]$"
     ):
         FineTuneRegressor(module=FirstColumn, max_iter=2).fit(X, y)
+
+
+class NarrowInput(nn.Module):
+    """Takes five features whatever the data has."""
+
+    def __init__(self, n_features=1, n_outputs=1):
+        super().__init__()
+        self.out = nn.Linear(5, n_outputs)
+
+    def forward(self, X):
+        return self.out(X)
+
+
+class TwoOutputs(nn.Module):
+    """Ignores ``n_outputs``: always two outputs."""
+
+    def __init__(self, n_features=1, n_outputs=1):
+        super().__init__()
+        self.out = nn.Linear(n_features, 2)
+
+    def forward(self, X):
+        return self.out(X)
+
+
+@pytest.mark.parametrize(
+    "module, module_params, error, message",
+    [
+        (
+            NarrowInput,
+            None,
+            ValueError,
+            "The module cannot take (n_samples, 3) inputs: mat1 and mat2 shapes "
+            "cannot be multiplied (2x3 and 5x1)",
+        ),
+        (
+            TwoOutputs,
+            None,
+            ValueError,
+            "The module maps (2, 3) inputs to (2, 2); expected (2, 1) "
+            "(n_samples, n_outputs).",
+        ),
+        (
+            nn.Linear(3, 1),
+            {"bias": False},
+            ValueError,
+            "module_params only applies when module is a class; module is an instance.",
+        ),
+        (
+            dict,
+            None,
+            TypeError,
+            "module must be an nn.Module class or instance, got <class 'dict'>.",
+        ),
+    ],
+    ids=["input width", "output width", "params of an instance", "not a module"],
+)
+@pytest.mark.parametrize("cls", [FineTuneRegressor, MAMLRegressor])
+def test_a_module_that_cannot_serve_is_refused_with_the_reason(
+    cls, module, module_params, error, message
+):
+    X, y, t = _regression_tasks()
+    est = cls(module=module, module_params=module_params, max_iter=2)
+    with pytest.raises(error, match="^" + re.escape(message) + "$"):
+        est.fit(X, y, task_ids=t)
+    assert not hasattr(est, "module_")
+
+
+@pytest.mark.parametrize("cls", [FineTuneRegressor, MAMLRegressor])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_missing_value_in_flat_tasks_is_refused_naming_its_task(cls, value):
+    X, y, t = _regression_tasks()
+    task_ids = np.array(["north", "south", "east", "west"])[t]
+    X[np.flatnonzero(task_ids == "east")[2], 1] = value
+    message = (
+        "task 'east' contains NaN or infinity in X or y; impute or drop those "
+        "rows first."
+    )
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        cls(max_iter=2).fit(X, y, task_ids=task_ids)
+
+
+@pytest.mark.parametrize("cls", [FineTuneRegressor, MAMLRegressor])
+def test_partial_fit_keeps_the_feature_names_of_fit(cls):
+    """As in scikit-learn: a later call with or without column names warns
+    and leaves the names of the first fit as they were."""
+    pd = pytest.importorskip("pandas")
+    X, y, t = _regression_tasks()
+    frame = pd.DataFrame(X, columns=["dose", "age", "weight"])
+    # Flat rows, and (for the meta-learner) the task_ids form.
+    tasks = {} if cls is FineTuneRegressor else {"task_ids": t}
+    est = cls(max_iter=2).fit(frame, y, **tasks)
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        est.partial_fit(X, y, **tasks)
+    np.testing.assert_array_equal(est.feature_names_in_, ["dose", "age", "weight"])
+    est = cls(max_iter=2).fit(X, y, **tasks)
+    with pytest.warns(UserWarning, match="X has feature names, but"):
+        est.partial_fit(frame, y, **tasks)
+    assert not hasattr(est, "feature_names_in_")

@@ -1,6 +1,7 @@
 """scikit-learn's own estimator checks over every public estimator."""
 
 import pytest
+from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import (
     check_param_validation,
     parametrize_with_checks,
@@ -63,6 +64,15 @@ ESTIMATORS = list(_instances())
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda est: type(est).__name__)
+def test_sklearn_runs_its_determinism_checks(estimator):
+    # Fitted with a fixed random_state, every estimator is deterministic: the
+    # tag says so, and sklearn then runs check_methods_subset_invariance,
+    # check_methods_sample_order_invariance and check_pipeline_consistency
+    # above instead of skipping them.
+    assert get_tags(estimator).non_deterministic is False
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda est: type(est).__name__)
