@@ -15,6 +15,7 @@ from scipy.special import expit, softmax
 from scipy.stats import norm
 from sklearn.linear_model import LinearRegression, Ridge
 
+from sktransfer import MetaRidgeRegressor
 from sktransfer.meta._closed_form import (
     base_targets,
     class_prototypes,
@@ -24,6 +25,7 @@ from sktransfer.meta._closed_form import (
     ridge_posterior,
     ridge_predict,
 )
+from sktransfer.tasks._sampling import build_pool
 
 N_TASKS = 4
 N_ROWS = 7
@@ -534,3 +536,88 @@ def test_base_targets_are_finite_for_rows_on_very_different_scales():
         softmax(columns, axis=1),
         rtol=1e-12,
     )
+
+
+# -- the held-out episodes of early stopping -----------------------------------------
+def _pool_of_tasks(n_tasks, rows=12):
+    """Regression rows whose first feature is the task, the second the row."""
+    task = np.repeat(np.arange(n_tasks), rows)
+    X = np.column_stack([task, np.tile(np.arange(rows), n_tasks)]).astype(float)
+    return build_pool(
+        X,
+        np.zeros(len(X)),
+        task,
+        np.zeros(len(X), dtype=np.int64),
+        n_tasks,
+        1,
+        device="cpu",
+        dtype=torch.float64,
+    )
+
+
+@pytest.mark.parametrize("k, sizes", [(8, [2, 4, 8]), (3, [1, 3])])
+def test_validation_episodes_follow_their_contract(k, sizes):
+    """Every fold's held-out tasks in turn, each with support sizes k // 4,
+    k // 2 and k (distinct, at least 1); at least 48 episodes; units numbered
+    by task across folds (by episode for a fold of one task); the last member
+    a weight-0 copy of the first fold."""
+    pools = [_pool_of_tasks(3), _pool_of_tasks(2), _pool_of_tasks(1)]
+    generator = torch.Generator().manual_seed(0)
+    support, query, units = MetaRidgeRegressor()._validation_episodes(
+        pools, k, 2, None, generator
+    )
+    n_episodes = 48
+    assert support[0].shape[:2] == query[0].shape[:2] == (4, n_episodes)
+    turn = np.arange(n_episodes) // len(sizes)
+    for member, n_tasks in enumerate([3, 2, 1]):
+        task = turn % n_tasks
+        # Every row of an episode comes from its task.
+        for part in (support, query):
+            rows = part[0][member, :, :, 0].numpy()
+            weight = part[2][member].numpy()
+            assert np.all((rows == task[:, None]) | (weight == 0))
+        np.testing.assert_array_equal(
+            (support[2][member] > 0).sum(1).numpy(), np.resize(sizes, n_episodes)
+        )
+    np.testing.assert_array_equal(
+        units.numpy(),
+        [turn % 3, turn % 2 + 3, np.arange(n_episodes) + 5, turn % 3],
+    )
+    # The last member: the first fold's episodes with weight 0.
+    for part in (support, query):
+        torch.testing.assert_close(part[0][3], part[0][0])
+        torch.testing.assert_close(part[1][3], part[1][0])
+        assert not part[2][3].any()
+
+
+def _kind_weights(learned, linear, target):
+    """MetaRidgeRegressor's choice of kind weights on one member's held-out
+    episodes (one unit per episode)."""
+    n_episodes = target.shape[1]
+    query = (None, target, torch.ones(target.shape[:-1], dtype=target.dtype))
+    units = torch.arange(n_episodes).unsqueeze(0)
+    return MetaRidgeRegressor()._choose_weights(
+        {"learned": learned, "linear": linear}, (None, query, units)
+    )
+
+
+def test_kind_weights_are_chosen_on_the_grid_by_the_one_standard_error_rule():
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randn(1, 30, 10, 1, generator=gen, dtype=torch.float64)
+    error = torch.randn(target.shape, generator=gen, dtype=torch.float64)
+    # Errors of opposite signs: the even mix is exact, and every other weight
+    # of the 0, 0.05, ..., 1 grid is clearly worse.
+    assert _kind_weights(target + error, target - error, target) == {
+        "learned": 0.5,
+        "linear": 0.5,
+    }
+    # A learned model no better than the linear one: the linear one keeps it.
+    assert _kind_weights(target + error, target + 0.9 * error, target) == {
+        "learned": 0.0,
+        "linear": 1.0,
+    }
+    # A much better learned model takes the weight that is within noise of
+    # its best: 0.95 leaves 5% of the linear model's error, within noise here.
+    weights = _kind_weights(target + 0.01 * error, target + error, target)
+    assert weights["learned"] in np.linspace(0.0, 1.0, 21)[15:]
+    assert weights["learned"] + weights["linear"] == 1.0

@@ -1,6 +1,7 @@
 """Behaviour of MAMLClassifier / MAMLRegressor that users rely on."""
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -48,6 +49,9 @@ def test_plain_fit_is_one_task_and_shrinks_to_small_data():
     X, y = rng.normal(size=(3, 2)), rng.normal(size=3)
     est = MAMLRegressor(k_shot=5, **FAST).fit(X, y)
     assert est.predict(X).shape == (3,)
+    # Down to one row: its own support and query, weight-0 padding apart.
+    est.fit(X[:1], y[:1])
+    assert np.isfinite(est.predict(X)).all()
 
 
 def test_pandas_feature_names_are_kept_and_checked():
@@ -376,6 +380,68 @@ def test_early_stopping_holds_out_tasks_and_records_validation(sinusoids):
         torch.testing.assert_close(value, stopper.best_model_weights_[name])
     with pytest.raises(ValueError, match="needs at least 2 tasks"):
         MAMLRegressor(early_stopping=True, **FAST).fit(X[t == 0], y[t == 0])
+
+
+def test_held_out_tasks_never_train():
+    """validation_fraction=0.9 of three tasks holds out two (at least one task
+    trains): meta-training then runs exactly as a fit on the remaining task."""
+    X, y, t = make_sinusoid_tasks(n_tasks=3, n_samples=12, random_state=0)
+    # Without standardisation, whose statistics come from every task.
+    params = dict(FAST, max_iter=5, k_shot=3, standardize=False)
+    held_out = MAMLRegressor(
+        early_stopping=True, validation_fraction=0.9, n_iter_no_change=10, **params
+    ).fit(X, y, task_ids=t)
+    train_loss = held_out.history_[:, "train_loss"]
+    alone = [
+        MAMLRegressor(**params)
+        .fit(X[t == task], y[t == task], task_ids=t[t == task])
+        .history_[:, "train_loss"]
+        for task in range(3)
+    ]
+    assert sum(loss == train_loss for loss in alone) == 1
+    assert np.isfinite(held_out.history_[:, "valid_loss"]).all()
+
+
+def test_early_stopping_needs_two_tasks_and_holds_out_one_of_two():
+    X, y, t = make_sinusoid_tasks(n_tasks=2, n_samples=12, random_state=0)
+    est = MAMLRegressor(early_stopping=True, **dict(FAST, max_iter=3, k_shot=3))
+    assert np.isfinite(est.fit(X, y, task_ids=t).history_[:, "valid_loss"]).all()
+    message = (
+        "early_stopping holds out whole tasks for validation: it needs at least 2 "
+        "tasks, got 1. Give task_ids, or set early_stopping=False."
+    )
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        est.fit(X[t == 0], y[t == 0], task_ids=t[t == 0])
+
+
+def test_validation_episodes_follow_random_state_not_torch_global_seed():
+    X, y, t = make_sinusoid_tasks(n_tasks=8, n_samples=12, random_state=0)
+    losses = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)
+        est = MAMLRegressor(
+            early_stopping=True, validation_fraction=0.25, **dict(FAST, max_iter=4)
+        ).fit(X, y, task_ids=t)
+        losses.append(est.history_[:, "valid_loss"])
+    assert losses[0] == losses[1]
+
+
+def test_validation_episodes_are_n_way_episodes():
+    """Tasks of four classes, 2-way episodes: the held-out tasks are scored on
+    2-way episodes as well (a 2-output network cannot score four classes)."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(160, 3))
+    y, t = np.tile(np.arange(4), 40), np.repeat(np.arange(4), 40)
+    est = MAMLClassifier(
+        n_way=2,
+        k_shot=2,
+        early_stopping=True,
+        validation_fraction=0.25,
+        **dict(FAST, max_iter=3),
+    ).fit(X, y, task_ids=t)
+    valid_loss = np.asarray(est.history_[:, "valid_loss"])
+    # Near the cross-entropy of a guess between two classes, log 2.
+    assert np.all(np.abs(valid_loss - np.log(2)) < 0.2)
 
 
 # -- the learned update rule (learn_inner_lr="lstm") ----------------------------

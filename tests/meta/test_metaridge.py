@@ -18,12 +18,13 @@ import torch
 from sklearn.base import clone
 from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
-from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, cross_val_predict
 from sklearn.neighbors import NearestCentroid
 from skorch.callbacks import Callback
 
 from sktransfer import MetaRidgeClassifier, MetaRidgeRegressor, TaskSet, few_shot_score
 from sktransfer.datasets import make_related_classification_tasks, make_sinusoid_tasks
+from sktransfer.meta._closed_form import random_intercept
 from sktransfer.meta._engine import clearly_better, within_noise
 from sktransfer.model_selection._few_shot import draw_episodes
 
@@ -619,6 +620,99 @@ def test_base_estimator_columns_match_the_offset_when_classes_are_given(class_ta
     n_added = est._episode_inputs(X).shape[1] - est.n_features_in_
     for name, kind in est._inference_net.kinds.items():
         assert kind.n_offset == n_added, name
+
+
+@pytest.mark.parametrize(
+    "n_tasks, cv, single, splitter",
+    [
+        (6, 3, False, GroupKFold(3)),  # folds of tasks
+        (2, 5, False, GroupKFold(2)),  # at most one fold per task
+        (1, 5, False, KFold(5)),  # one task: folds of its rows
+        (1, 4, True, KFold(4)),  # fit(X, y): folds of rows
+    ],
+)
+def test_base_estimator_predictions_are_out_of_fold_by_task(
+    n_tasks, cv, single, splitter
+):
+    """The base estimator's inputs to the head come from models that never saw
+    the task (the row, for one task): sklearn's cross_val_predict with those
+    folds is the reference."""
+    X, y, t = make_sinusoid_tasks(n_tasks=n_tasks, n_samples=12, random_state=0)
+    est = MetaRidgeRegressor(
+        base_estimator=Ridge(),
+        cv=cv,
+        k_shot=3,
+        early_stopping=False,  # one task cannot hold tasks out
+        **{**FAST, "max_iter": 2},
+    )
+    est.fit(X, y) if single else est.fit(X, y, task_ids=t)
+    tasks = TaskSet.from_arrays(X, y, np.zeros_like(t) if single else t)
+    expected = cross_val_predict(
+        Ridge(), X, y, groups=None if single else t, cv=splitter
+    )
+    np.testing.assert_allclose(est._fit_base_estimator(tasks, single), expected)
+
+
+def test_binary_base_estimator_adds_one_log_odds_column():
+    X, y, t = make_related_classification_tasks(
+        n_tasks=6, n_samples=20, n_features=3, n_classes=2, random_state=0
+    )
+    est = MetaRidgeClassifier(base_estimator=LogisticRegression(), k_shot=3, **FAST)
+    est.fit(X, y, task_ids=t)
+    assert est._episode_inputs(X).shape[1] == est.n_features_in_ + 1
+    for name, kind in est._inference_net.kinds.items():
+        assert kind.n_offset == 1, name
+    proba = est.adapt(X[:10], y[:10]).predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+
+
+def test_linear_ensemble_adds_the_linear_model_beside_learned_features(sinusoids):
+    X, y, t = sinusoids
+    kinds = {}
+    for n_components in (0, 2):
+        for ensemble in (False, True):
+            est = MetaRidgeRegressor(
+                k_shot=5,
+                linear_ensemble=ensemble,
+                **{**FAST, "n_components": n_components, "max_iter": 3},
+            ).fit(X, y, task_ids=t)
+            kinds[n_components, ensemble] = set(est._inference_net.kinds)
+    # Without learned features the linear model is the model either way.
+    assert kinds == {
+        (0, False): {"linear"},
+        (0, True): {"linear"},
+        (2, False): {"learned"},
+        (2, True): {"learned", "linear"},
+    }
+
+
+class _PriorAtStart(Callback):
+    """Keeps the linear head's prior mean as meta-training starts."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.mean_ = net.module_.kinds["linear"].prior_mean.detach().double()
+
+
+@pytest.mark.parametrize("classifier", [False, True])
+def test_linear_prior_starts_at_the_random_intercept_fit(classifier):
+    """Meta-training starts from the empirical-Bayes random-intercept model
+    of the training rows: targets on [x, 1], classes as one-hot columns."""
+    X, y, t = make_related_classification_tasks(
+        n_tasks=8, n_samples=20, n_features=3, n_classes=3, random_state=0
+    )
+    start = _PriorAtStart()
+    params = dict(n_components=0, k_shot=3, early_stopping=False, max_iter=1)
+    if classifier:
+        est = MetaRidgeClassifier(callbacks=[start], **params).fit(X, y, task_ids=t)
+        targets, n_classes = np.searchsorted(est.classes_, y), 3
+    else:
+        target = X[:, 0] + y
+        est = MetaRidgeRegressor(callbacks=[start], **params).fit(X, target, task_ids=t)
+        targets, n_classes = ((target - est.y_mean_) / est.y_scale_)[:, None], None
+    inputs = (X - est.x_mean_) / est.x_scale_
+    expected = random_intercept(inputs, targets, t, n_classes=n_classes)[0]
+    assert start.mean_.shape == (1, 4, 3 if classifier else 1)
+    np.testing.assert_allclose(start.mean_[0].numpy(), expected, atol=1e-6)
 
 
 # -- short tasks ---------------------------------------------------------------------

@@ -169,6 +169,14 @@ def test_episodic_refusals_name_the_task_and_the_limit(episodic):
         r"smaller n_way or drop the task\.$",
     ):
         MAMLClassifier(n_way=2, **FAST).fit(tasks)
+    # A class of one row is a class; the first task short of n_way is named.
+    tasks = [
+        (np.zeros((6, 2)), np.array([0, 0, 0, 0, 0, 1])),
+        (np.zeros((6, 2)), np.array([0, 0, 1, 1, 2, 2])),
+        (np.zeros((6, 2)), np.zeros(6, dtype=int)),
+    ]
+    with pytest.raises(ValueError, match=r"^task 2 has 1 classes but n_way=2 "):
+        MAMLClassifier(n_way=2, **FAST).fit(tasks)
 
 
 def test_regressor_refuses_a_different_number_of_outputs(regressor):
