@@ -225,8 +225,10 @@ class BaseClosedForm(BodyTransformerMixin, BaseMetaLearner):
         n_way = getattr(self, "n_way", None)
         if single and n_way is not None:
             units = np.unique(slots)
+            # At least two folds of n_way classes or more: every fold then also
+            # leaves n_way classes or more to train on (half the classes at least).
             n_folds = min(self.cv, len(units) // n_way)
-            if n_folds < 2 or len(units) - math.ceil(len(units) / n_folds) < n_way:
+            if n_folds < 2:
                 raise ValueError(
                     "early_stopping holds out classes for validation: with "
                     f"{len(units)} classes and n_way={n_way} there are too few for "

@@ -243,7 +243,6 @@ class _BaseMAML(BodyTransformerMixin, BaseMetaLearner):
             )
             self.net_.initialize()
         self.n_iter_ = 0
-        self.__dict__.pop("adapted_params_", None)
 
     def _engine_callbacks(self):
         """The user's callbacks, then early stopping and the progress bar."""
