@@ -715,6 +715,71 @@ def test_linear_prior_starts_at_the_random_intercept_fit(classifier):
     np.testing.assert_allclose(start.mean_[0].numpy(), expected, atol=1e-6)
 
 
+def test_prior_starts_at_the_random_intercept_fit_of_what_the_base_leaves():
+    X, y, t = make_sinusoid_tasks(n_tasks=8, n_samples=12, random_state=0)
+    start = _PriorAtStart()
+    est = MetaRidgeRegressor(
+        base_estimator=LinearRegression(),
+        callbacks=[start],
+        n_components=0,
+        k_shot=3,
+        early_stopping=False,
+        max_iter=1,
+    ).fit(X, y, task_ids=t)
+    # The head's inputs: [x, the base's out-of-fold prediction] in the
+    # model's units; its targets: what that prediction leaves.
+    oof = est._fit_base_estimator(TaskSet.from_arrays(X, y, t), False)
+    inputs = est._head_inputs(X, oof)
+    targets = ((y - est.y_mean_) / est.y_scale_)[:, None] - inputs[:, -1:]
+    expected = random_intercept(inputs, targets, t)[0]
+    np.testing.assert_allclose(start.mean_[0].numpy(), expected, atol=1e-6)
+
+
+def test_episodic_prior_mean_starts_at_zero():
+    X, y, t = make_related_classification_tasks(
+        n_tasks=8, n_samples=20, n_features=3, n_classes=3, random_state=0
+    )
+    start = _PriorAtStart()
+    MetaRidgeClassifier(
+        n_way=2, callbacks=[start], n_components=0, k_shot=3, max_iter=1
+    ).fit(X, y, task_ids=t)
+    assert not start.mean_.any()
+
+
+def test_partial_fit_with_a_base_estimator_uses_its_predictions(sinusoids):
+    X, y, t = sinusoids
+    est = MetaRidgeRegressor(base_estimator=LinearRegression(), k_shot=5, **FAST)
+    est.fit(X, y, task_ids=t).partial_fit(X, y, task_ids=t)
+    assert np.isfinite(est.predict(X)).all()
+
+
+@pytest.mark.parametrize("cls", [MetaRidgeRegressor, MetaRidgeClassifier])
+def test_n_query_sets_the_query_rows_of_training_episodes(cls, class_tasks):
+    X, y, t = class_tasks
+    target = y if cls is MetaRidgeClassifier else X[:, 0] + y
+    losses = [
+        cls(k_shot=3, n_query=n_query, **{**FAST, "max_iter": 3})
+        .fit(X, target, task_ids=t)
+        .history_[:, "train_loss"]
+        for n_query in (1, 10)
+    ]
+    # More query rows per episode: another training loss from the first epoch.
+    assert losses[0][0] != losses[1][0]
+
+
+def test_a_task_of_k_shot_plus_n_query_rows_is_not_short():
+    X, y, t = make_sinusoid_tasks(n_tasks=6, n_samples=10, random_state=0)
+    keep = (t != 5) | (np.arange(len(t)) % 10 < 4)  # task 5 keeps 4 rows
+    est = MetaRidgeRegressor(
+        k_shot=3, n_query=1, max_iter=2, early_stopping=False, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no short-task warning
+        est.fit(X[keep], y[keep], task_ids=t[keep])
+    with pytest.warns(UserWarning, match="fewer than k_shot [+] n_query = 6 rows"):
+        est.set_params(n_query=3).fit(X[keep], y[keep], task_ids=t[keep])
+
+
 # -- short tasks ---------------------------------------------------------------------
 def test_short_tasks_give_the_rows_they_have_and_single_rows_are_left_out():
     X = np.random.default_rng(0).normal(size=(31, 2))
