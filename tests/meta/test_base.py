@@ -324,8 +324,15 @@ def test_one_task_warning_says_early_stopping_cannot_run(early_stopping, tasks):
                 est.fit(X, y)
         else:
             est.fit(X, y)
-    message = str(record[0].message)
-    assert f"learns from many tasks.{stopping} Give the task of every row" in message
+    assert str(record[0].message) == (
+        "MAMLRegressor was fitted on a single task: no task_ids were given, so all "
+        f"rows form one task, and meta-learning learns from many tasks.{stopping} "
+        "Give the task of every row: MAMLRegressor().fit(X, y, task_ids=t), or a "
+        "list of (X, y) pairs. Through a Pipeline or GridSearchCV, enable "
+        "metadata routing: with sklearn.config_context(enable_metadata_routing="
+        "True): GridSearchCV(est, grid, cv=GroupKFold()).fit(X, y, groups=t, "
+        "task_ids=t)."
+    )
 
 
 @pytest.mark.parametrize("estimator", META_LEARNERS, ids=ids)

@@ -1056,3 +1056,30 @@ def test_random_state_fixes_the_rows_of_large_tasks():
     params = {**FAST, "max_iter": 2, "early_stopping": False}
     a, b = (MetaRidgeRegressor(**params).fit(X, y, task_ids=t) for _ in range(2))
     np.testing.assert_array_equal(a.predict(X[:50]), b.predict(X[:50]))
+
+
+def test_refit_without_early_stopping_forgets_the_best_iteration(sinusoids):
+    X, y, t = sinusoids
+    est = MetaRidgeRegressor(k_shot=5, early_stopping=True, **{**FAST, "max_iter": 3})
+    assert hasattr(est.fit(X, y, task_ids=t), "best_iteration_")
+    est.set_params(early_stopping=False).fit(X, y, task_ids=t)
+    assert not hasattr(est, "best_iteration_")
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_base_class_probabilities_enter_the_head_as_log_odds(n_classes):
+    """Two classes: the log-odds of class 1; more: log-probabilities less
+    their mean over the classes (each row's softmax logits, centred)."""
+    X, y, t = make_related_classification_tasks(
+        n_tasks=6, n_samples=30, n_features=3, n_classes=n_classes, random_state=0
+    )
+    est = MetaRidgeClassifier(base_estimator=LogisticRegression(), k_shot=3, **FAST)
+    est.fit(X, y, task_ids=t)
+    log_proba = np.log(est.base_estimator_.predict_proba(X))
+    expected = (
+        log_proba[:, 1:] - log_proba[:, :1]
+        if n_classes == 2
+        else log_proba - log_proba.mean(axis=1, keepdims=True)
+    )
+    inputs = est._head_inputs(X, np.exp(log_proba))
+    np.testing.assert_allclose(inputs[:, 3:], expected, rtol=1e-12)
