@@ -25,6 +25,14 @@
 # narrowed run may still be killed by a test outside the selection: re-check
 # it against the wider tests before calling it equivalent.
 #
+# MUTATION_RESUME=1 (with MUTATION_TESTS) keeps the results of the previous
+# run in the same $MUTATION_DIR: mutmut reruns the mutants of every function
+# whose source changed since, and this script also reruns that run's survivors
+# (so tests added since can kill them) and mutants never run; every other
+# kill stands (adding tests can kill a mutant, never revive one; a changed or
+# removed test is not seen: start afresh after weakening a test). A changed
+# MUTATION_TESTS makes mutmut start afresh by itself.
+#
 # MUTMUT_CHILDREN sets mutmut's parallel children (default 2).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -54,6 +62,11 @@ if [ -n "${MUTATION_TESTS:-}" ]; then
         echo "$run_dir exists and is not a previous run's copy: remove it or" \
             "choose another MUTATION_DIR" >&2
         exit 2
+    fi
+    previous=""
+    if [ "${MUTATION_RESUME:-0}" = 1 ] && [ -d "$run_dir/mutants" ]; then
+        previous="$(mktemp -d)"
+        mv "$run_dir/mutants" "$previous/mutants"
     fi
     rm -rf "$run_dir"
     mkdir -p "$run_dir"
@@ -92,8 +105,36 @@ PY
 fi
 
 rm -rf mutants
+names=("${patterns[@]}")
+if [ -n "${previous:-}" ]; then
+    mv "$previous/mutants" mutants
+    rmdir "$previous"
+    # Survivors and mutants without tests run again; mutants outside the
+    # given files are marked skipped, so that a run without names (which
+    # runs only mutants without a result) runs just these files' rest.
+    python - "${patterns[@]}" <<'PY'
+import fnmatch, glob, json, sys
+
+patterns = sys.argv[1:]
+for path in glob.glob("mutants/**/*.py.meta", recursive=True):
+    with open(path) as f:
+        data = json.load(f)
+    codes = data["exit_code_by_key"]
+    for name, code in codes.items():
+        if not any(fnmatch.fnmatch(name, pattern) for pattern in patterns):
+            codes[name] = 34 if code is None else code
+        elif code in (0, 33):
+            codes[name] = None
+    with open(path, "w") as f:
+        json.dump(data, f)
+PY
+    # Newer sources make mutmut regenerate every file's mutants, comparing
+    # each function's hash with the previous run's.
+    find sktransfer -name '*.py' -exec touch {} +
+    names=()
+fi
 start=$(date +%s)
-mutmut run --max-children "${MUTMUT_CHILDREN:-2}" "${patterns[@]}"
+mutmut run --max-children "${MUTMUT_CHILDREN:-2}" "${names[@]}"
 seconds=$(( $(date +%s) - start ))
 
 {
