@@ -72,6 +72,20 @@ def test_a_single_domain_is_refused(keep):
         DANNClassifier(**FAST).fit(X[rows], y[rows], sample_domain=domain[rows])
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_missing_value_in_x_is_refused_before_training(value):
+    # Masked targets are NaN, so X's own check is the only one it meets.
+    X, y, domain, _, _ = moons(50, 50)
+    X[60, 1] = value
+    label = "NaN" if np.isnan(value) else "infinity or a value too large"
+    with pytest.raises(ValueError, match=f"^Input X contains {label}"):
+        DANNClassifier(**FAST).fit(X, y, sample_domain=domain)
+    Xr, yr, _, _ = shifted_regression(30)
+    Xr[-1, 0] = value
+    with pytest.raises(ValueError, match=f"^Input X contains {label}"):
+        DANNRegressor(**FAST).fit(Xr, yr)
+
+
 def test_all_masked_regression_targets_are_refused():
     X, y, _, _ = shifted_regression(30)
     with pytest.raises(ValueError, match="no source rows"):
