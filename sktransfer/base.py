@@ -90,10 +90,19 @@ def torch_seed(seed, device):
 
 
 def uses_global_rng(module):
-    """Whether the module draws random numbers itself (dropout layers)."""
-    return any(
-        isinstance(layer, nn.modules.dropout._DropoutNd) for layer in module.modules()
-    )
+    """Whether the module draws random numbers itself (dropout layers).
+
+    Layers are looked for among the submodules and in the ``template`` that a
+    stacked network (`sktransfer.meta._heads.StackedNetwork`) runs its
+    forward pass with but does not register as a submodule.
+    """
+    for layer in module.modules():
+        if isinstance(layer, nn.modules.dropout._DropoutNd):
+            return True
+        template = layer.__dict__.get("template")
+        if isinstance(template, nn.Module) and uses_global_rng(template):
+            return True
+    return False
 
 
 def check_float32_range(values, name):

@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 import torch
 from skorch.callbacks import Callback
+from torch import nn
 
 from sktransfer import (
     FineTuneClassifier,
@@ -483,3 +484,38 @@ def test_callback_stopping_training_leaves_a_consistent_model(name):
             assert est.n_iter_ == sum(history[:, "train_batch_count"]) == at
         est.adapt(*supports[0])
         assert all(np.isfinite(out).all() for out in _outputs(est, X_query))
+
+
+# -- dropout ------------------------------------------------------------------
+
+
+class _Dropped(nn.Sequential):
+    """A user's network with dropout: it draws random numbers while training."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__(
+            nn.Linear(n_features, 8),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(8, n_outputs),
+        )
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_dropout_follows_random_state_not_torch_global_seed(name):
+    # Dropout's masks come from a generator seeded by random_state, in fit,
+    # partial_fit and adapt, and torch's global random state is left alone:
+    # the same random_state gives the same model under any global seed.
+    X, y, t, supports, X_query = _data(name)
+    outputs = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        state = torch.get_rng_state()
+        est = FAMILIES[name](max_iter=MAX_ITER.get(name, 6), module=_Dropped)
+        est.fit(X, y, task_ids=t)
+        est.partial_fit(X, y, task_ids=t)
+        est.adapt(*supports[0])
+        assert torch.equal(torch.get_rng_state(), state)
+        outputs.append(_outputs(est, X_query))
+    for first, second in zip(*outputs, strict=True):
+        np.testing.assert_array_equal(first, second)
