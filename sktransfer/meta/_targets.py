@@ -85,10 +85,15 @@ class MetaClassifierMixin:
         n_classes = (counts > 0).sum(1)
         if (n_classes < self.n_way).any():
             t = int(np.argmax(n_classes < self.n_way))
+            # One task (a plain fit(X, y)) has nothing to drop: y is short.
+            what, cure = (
+                ("y", "")
+                if tasks.n_tasks == 1
+                else (tasks.task_name(t), " or drop the task")
+            )
             raise ValueError(
-                f"{tasks.task_name(t)} has {n_classes[t]} classes but n_way="
-                f"{self.n_way} are needed for each episode; use a smaller n_way or "
-                "drop the task."
+                f"{what} has {n_classes[t]} classes but n_way={self.n_way} are "
+                f"needed for each episode; use a smaller n_way{cure}."
             )
         if reset:
             self.__dict__.pop("classes_", None)

@@ -177,6 +177,14 @@ def test_episodic_refusals_name_the_task_and_the_limit(episodic):
     ]
     with pytest.raises(ValueError, match=r"^task 2 has 1 classes but n_way=2 "):
         MAMLClassifier(n_way=2, **FAST).fit(tasks)
+    # One task (a plain fit): y is named, and there is no task to drop.
+    for task_ids in (None, np.full(6, 7)):
+        with pytest.raises(
+            ValueError,
+            match=r"^y has 3 classes but n_way=4 are needed for each episode; use "
+            r"a smaller n_way\.$",
+        ):
+            MAMLClassifier(n_way=4, **FAST).fit(*tasks[1], task_ids=task_ids)
 
 
 def test_regressor_refuses_a_different_number_of_outputs(regressor):
