@@ -158,7 +158,10 @@ class FewShotCurveDisplay:
             The new tasks; every task needs more than ``max(k_shots)`` rows
             (per class for classifiers).
         k_shots : array-like of int, default=(1, 2, 5, 10, 20)
-            Labelled rows per class (classifiers) or per task (regressors).
+            Labelled rows per class (classifiers) or per task (regressors),
+            measured in increasing order; a duplicate is measured once, with
+            a warning (as ``train_sizes`` of
+            `~sklearn.model_selection.learning_curve`).
         baselines : dict of str to estimator, default=None
             As in `~sktransfer.model_selection.transfer_report`; ``None`` is
             `~sktransfer.model_selection.default_baselines`.
@@ -193,6 +196,16 @@ class FewShotCurveDisplay:
         # would be measured at int(2.5) and plotted at 2.5.
         if k_shots.ndim != 1 or len(k_shots) == 0 or k_shots.dtype.kind not in "iu":
             raise ValueError(f"k_shots must be a 1-D list of ints, got {k_shots!r}.")
+        # Measured in increasing order, each once, as sklearn's learning_curve
+        # treats train_sizes: the curve is drawn from left to right.
+        if len(np.unique(k_shots)) < len(k_shots):
+            warnings.warn(
+                f"Removed duplicate entries from k_shots {k_shots.tolist()}: each "
+                "is measured once.",
+                UserWarning,
+                stacklevel=2,
+            )
+        k_shots = np.unique(k_shots)
         baselines = prepare_baselines(estimator, baselines, train_tasks)
         reports = []
         for k_shot in k_shots:

@@ -326,6 +326,33 @@ def test_few_shot_curve_of_a_pipeline_classifier_and_plot_on_new_axes():
     np.testing.assert_allclose(display.line_.get_ydata(), display.scores)
 
 
+def test_few_shot_curve_measures_k_shots_in_order_and_once(regression):
+    # Unsorted k_shots drew a zigzag and a duplicate was measured twice: as
+    # sklearn's learning_curve does with train_sizes, they are sorted, and a
+    # duplicate is dropped with a warning.
+    est, _, new = regression
+    in_order = FewShotCurveDisplay.from_estimator(
+        est, new, k_shots=[2, 4], random_state=0
+    )
+    with pytest.warns(
+        UserWarning,
+        match=r"^Removed duplicate entries from k_shots \[4, 2, 4\]: each is "
+        r"measured once\.$",
+    ):
+        display = FewShotCurveDisplay.from_estimator(
+            est, new, k_shots=[4, 2, 4], random_state=0
+        )
+    np.testing.assert_array_equal(display.k_shots, [2, 4])
+    np.testing.assert_array_equal(display.scores, in_order.scores)
+    np.testing.assert_array_equal(display.line_.get_xdata(), [2, 4])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        unsorted = FewShotCurveDisplay.from_estimator(
+            est, new, k_shots=[4, 2], random_state=0
+        )
+    np.testing.assert_array_equal(unsorted.scores, in_order.scores)
+
+
 def test_few_shot_curve_refuses_k_shots_that_are_not_integers(regression):
     """A k_shot of 2.5 was measured at int(2.5) == 2 and plotted at 2.5."""
     est, _, new = regression
