@@ -96,12 +96,20 @@ class TaskSet:
             if not isinstance(task, (list, tuple)) or len(task) != 2:
                 raise ValueError(f"task {i} is not an (X, y) pair.")
             # Columns are compared before any task is read as numbers: tasks
-            # with string columns whose columns differ hear that first.
+            # with string columns whose columns differ hear that first. A task
+            # without names after one with names, or the other way round, is
+            # refused too: its columns cannot be matched by name.
             if i == 0:
                 names = _feature_names(task[0])
-            elif names is not None and not np.array_equal(
-                _feature_names(task[0]), names
-            ):
+                continue
+            names_i = _feature_names(task[0])
+            if (names is None) != (names_i is None):
+                has, lacks = (i, 0) if names is None else (0, i)
+                raise ValueError(
+                    f"task {has} has feature names but task {lacks} has none; give "
+                    "every task as a DataFrame with the same columns, or none."
+                )
+            if names is not None and not np.array_equal(names_i, names):
                 raise ValueError(
                     f"task {i} has feature names that differ from those of task 0; "
                     "all tasks must share the same feature columns."

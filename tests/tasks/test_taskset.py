@@ -254,6 +254,25 @@ def test_differing_feature_names_are_refused_naming_the_task():
     )
 
 
+def test_tasks_with_and_without_feature_names_are_refused_in_any_order():
+    # An array first let any frames follow, even frames whose columns differ
+    # (["a", "b"] then ["b", "a"]: columns silently swapped).
+    pd = pytest.importorskip("pandas")  # in the dev extra
+    array = (np.zeros((2, 2)), np.zeros(2))
+    ab = (pd.DataFrame(np.zeros((2, 2)), columns=["a", "b"]), np.zeros(2))
+    ba = (pd.DataFrame(np.zeros((2, 2)), columns=["b", "a"]), np.zeros(2))
+    cure = "; give every task as a DataFrame with the same columns, or none."
+    for tasks, message in [
+        ([array, ab, ba], "task 1 has feature names but task 0 has none"),
+        ([ab, array], "task 0 has feature names but task 1 has none"),
+        ([ab, ab, array], "task 0 has feature names but task 2 has none"),
+    ]:
+        with pytest.raises(ValueError) as info:
+            TaskSet(tasks)
+        assert str(info.value) == message + cure
+    assert TaskSet([array, array]).feature_names is None
+
+
 def test_refusals_of_from_arrays_name_the_task_label():
     X, y = np.zeros((6, 2)), np.zeros(6)
     north = np.array(["s", "s", "n", "n", "e", "e"])
