@@ -1,5 +1,6 @@
 """The few-shot curve and the training history, plotted as scikit-learn does."""
 
+import os
 import re
 import sys
 import warnings
@@ -338,10 +339,12 @@ def test_few_shot_curve_measures_k_shots_in_order_and_once(regression):
         UserWarning,
         match=r"^Removed duplicate entries from k_shots \[4, 2, 4\]: each is "
         r"measured once\.$",
-    ):
+    ) as record:
         display = FewShotCurveDisplay.from_estimator(
             est, new, k_shots=[4, 2, 4], random_state=0
         )
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutation adds a frame
+        assert record[0].filename == __file__
     np.testing.assert_array_equal(display.k_shots, [2, 4])
     np.testing.assert_array_equal(display.scores, in_order.scores)
     np.testing.assert_array_equal(display.line_.get_xdata(), [2, 4])
