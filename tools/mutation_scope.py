@@ -7,7 +7,8 @@ Usage::
 ``tools/mutation.sh`` writes one report per run to
 ``benchmarks/results/mutation/`` (the default REPORTs). Each file of the
 scope (``sktransfer/meta/``, ``tasks/``, ``model_selection/``, ``finetune/``
-and ``base.py``) is counted from the newest report that covers it, and only
+and ``base.py``) is counted from the newest report that covers it (of
+reports committed together, the one of the file's current source), and only
 if that report measured the file as it is now: reports carry the git blob of
 each file they measured (``# blob PATH SHA``), and a report without one for
 the file does not count. A survivor named since in
@@ -84,7 +85,7 @@ def is_current(source, blobs):
 
 def main(reports):
     equivalent = equivalent_mutants()
-    newest = {}  # file -> (time, report, counts, survivors, current)
+    newest = {}  # file -> ((time, current), report, counts, survivors, current, blobs)
     for report in reports:
         counts, survivors, blobs = read_report(report)
         name = str(report.relative_to(ROOT))
@@ -93,12 +94,13 @@ def main(reports):
         changed = git("status", "--porcelain", "--", name)
         when = float("inf") if changed or not commit_time else int(commit_time)
         for source, per_file in counts.items():
-            if source in newest and newest[source][0] >= when:
+            current = is_current(source, blobs)
+            # Of reports committed together, the one of the current source.
+            if source in newest and newest[source][0] >= (when, current):
                 continue
             prefix = module_of(source) + "."
             mine = [(n, s) for n, s in survivors if n.startswith(prefix)]
-            current = is_current(source, blobs)
-            newest[source] = (when, report, per_file, mine, current, blobs)
+            newest[source] = ((when, current), report, per_file, mine, current, blobs)
     total, missing = Counter(), []
     for source in scope_files():
         if source not in newest:
