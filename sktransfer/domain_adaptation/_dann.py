@@ -48,7 +48,7 @@ from sktransfer.domain_adaptation._network import (
     ReversalSchedule,
 )
 from sktransfer.exceptions import NegativeTransferWarning
-from sktransfer.tasks._taskset import beyond_float32
+from sktransfer.tasks._taskset import beyond_float32, missing_targets
 from sktransfer.utils._categorical import (
     CATEGORICAL_CONSTRAINT,
     encode_categories,
@@ -439,6 +439,17 @@ class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
         """Validated ``X`` and ``y``; a regressor's NaN targets (masks) kept."""
         kwargs = dict(reset=reset, dtype=np.float64, ensure_all_finite=False)
         X = encode_categories(self, X, reset=reset)
+        if self._classification and y is not None:
+            missing = missing_targets(np.asarray(y, dtype=object).reshape(len(y), -1))
+            if missing.any():
+                # sklearn would say "Input contains NaN", or None would pass
+                # as a label: name the mask instead.
+                raise ValueError(
+                    f"y has a missing label (None or NaN) in {missing.sum()} row(s), "
+                    f"the first in row {int(np.argmax(missing))}: mask the labels of "
+                    "target rows with -1 (skada's convention), and give every "
+                    "source row a label."
+                )
         if self._classification or y is None:
             X, y = validate_data(self, X, y, **kwargs, **self._y_checks())
         else:

@@ -56,6 +56,31 @@ def test_labelled_target_rows_are_refused():
         DANNRegressor(**FAST).fit(Xr, y_true, sample_domain=dr)
 
 
+def test_missing_class_labels_are_refused_naming_the_mask():
+    # String labels with None or NaN for the target rows: sklearn said "Input
+    # contains NaN" (or None passed as a label); the message names -1, the
+    # mask, in fit and in score.
+    pd = pytest.importorskip("pandas")  # in the dev extra
+    X, y, domain, _, _ = moons(50, 50)
+    labels = np.where(y == 1, "yes", "no").astype(object)
+    message = (
+        r"^y has a missing label \(None or NaN\) in 50 row\(s\), the first in row "
+        r"50: mask the labels of target rows with -1 \(skada's convention\), and "
+        r"give every source row a label\.$"
+    )
+    for missing in (None, np.nan):
+        labels[domain < 0] = missing
+        for y_given in (labels, pd.Series(labels)):
+            with pytest.raises(ValueError, match=message):
+                DANNClassifier(**FAST).fit(X, y_given, sample_domain=domain)
+    labels[domain < 0] = -1
+    est = DANNClassifier(**FAST).fit(X, labels, sample_domain=domain)
+    assert list(est.classes_) == ["no", "yes"]
+    labels[domain < 0] = None
+    with pytest.raises(ValueError, match=message):
+        est.score(X, labels, sample_domain=domain)
+
+
 def test_unlabelled_source_rows_are_refused():
     X, y, domain, _, _ = moons(50, 50)
     y[0] = -1
