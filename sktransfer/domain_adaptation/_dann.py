@@ -439,8 +439,19 @@ class _BaseDANN(BodyTransformerMixin, BaseTransferEstimator):
         """Validated ``X`` and ``y``; a regressor's NaN targets (masks) kept."""
         kwargs = dict(reset=reset, dtype=np.float64, ensure_all_finite=False)
         X = encode_categories(self, X, reset=reset)
-        if self._classification and y is not None:
-            missing = missing_targets(np.asarray(y, dtype=object).reshape(len(y), -1))
+        labels = None if y is None else np.asarray(y)
+        if (
+            self._classification
+            and labels is not None
+            and labels.ndim
+            and labels.dtype.kind in "fO"
+        ):
+            labels = labels.reshape(len(labels), -1)
+            missing = (
+                np.isnan(labels).any(axis=1)
+                if labels.dtype.kind == "f"
+                else missing_targets(labels)
+            )
             if missing.any():
                 # sklearn would say "Input contains NaN", or None would pass
                 # as a label: name the mask instead.

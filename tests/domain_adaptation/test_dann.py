@@ -73,6 +73,10 @@ def test_missing_class_labels_are_refused_naming_the_mask():
         for y_given in (labels, pd.Series(labels)):
             with pytest.raises(ValueError, match=message):
                 DANNClassifier(**FAST).fit(X, y_given, sample_domain=domain)
+    floats = y.astype(float)
+    floats[domain < 0] = np.nan
+    with pytest.raises(ValueError, match=message):
+        DANNClassifier(**FAST).fit(X, floats, sample_domain=domain)
     labels[domain < 0] = -1
     est = DANNClassifier(**FAST).fit(X, labels, sample_domain=domain)
     assert list(est.classes_) == ["no", "yes"]
