@@ -48,9 +48,18 @@ INIT_PARAMS = {
 EXPECTED_FAILED_CHECKS = {}
 
 
+# Options that take other code paths: checked as estimators of their own.
+VARIANTS = {
+    "MetaRidgeClassifier": [dict(kernel="rbf")],
+    "MetaRidgeRegressor": [dict(kernel="ard")],
+}
+
+
 def _instances():
     for name, cls in all_estimators():
         yield cls(**INIT_PARAMS.get(name, {}))
+        for variant in VARIANTS.get(name, []):
+            yield cls(**{**INIT_PARAMS[name], **variant})
 
 
 ESTIMATORS = list(_instances())

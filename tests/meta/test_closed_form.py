@@ -2,7 +2,10 @@
 
 The Bayesian linear head (`ridge_posterior`, `ridge_predict`) is compared with
 the textbook posterior computed here in float64 numpy, one task at a time, and
-with scikit-learn's `Ridge` where the two coincide; the Gaussian likelihood
+with scikit-learn's `Ridge` where the two coincide; the head with an RBF term
+(`kernel_posterior`, `kernel_predict`) with the linear head, with
+scikit-learn's `GaussianProcessRegressor` and with the textbook Gaussian
+process; the Gaussian likelihood
 with `scipy.stats.norm`; the prototypes with per-class means and the logits
 with `scipy.spatial.distance.cdist`.
 """
@@ -13,6 +16,8 @@ import torch
 from scipy.spatial.distance import cdist
 from scipy.special import expit, softmax
 from scipy.stats import norm
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel
 from sklearn.linear_model import LinearRegression, Ridge
 
 from sktransfer import MetaRidgeRegressor
@@ -20,6 +25,8 @@ from sktransfer.meta._closed_form import (
     base_targets,
     class_prototypes,
     gaussian_nll,
+    kernel_posterior,
+    kernel_predict,
     prototype_logits,
     random_intercept,
     ridge_posterior,
@@ -255,6 +262,99 @@ def test_float32_is_close_to_float64_for_ill_conditioned_features():
     assert torch.isfinite(out32[0]).all() and torch.isfinite(out32[1]).all()
     np.testing.assert_allclose(out32[0].numpy(), out64[0].numpy(), atol=1e-3)
     np.testing.assert_allclose(out32[1].numpy(), out64[1].numpy(), rtol=1e-3)
+
+
+# -- the head with an RBF term ----------------------------------------------------
+def _kernel_solve(problem, inputs, new_inputs, rbf_std, lengthscale):
+    features, targets, weight, prior_mean, prior_std, noise_var, new = problem
+    posterior = kernel_posterior(
+        _t(features),
+        _t(inputs),
+        _t(targets),
+        _t(weight),
+        _t(prior_mean),
+        _t(prior_std),
+        _t(noise_var),
+        _t(rbf_std),
+        _t(lengthscale),
+    )
+    mean, var = kernel_predict(posterior, _t(new), _t(new_inputs), return_var=True)
+    return mean.numpy(), var.numpy()
+
+
+def _inputs(seed, n_inputs=2):
+    rng = np.random.default_rng(seed)
+    return (
+        rng.normal(size=(N_TASKS, N_ROWS, n_inputs)),
+        rng.normal(size=(N_TASKS, N_NEW, n_inputs)),
+    )
+
+
+@pytest.mark.parametrize("per_task_prior", [True, False], ids=["per-task", "shared"])
+def test_kernel_head_without_rbf_is_the_linear_head(per_task_prior):
+    problem = _problem(seed=3, per_task_prior=per_task_prior)
+    _, mean, var = _solve(*problem)
+    inputs, new_inputs = _inputs(3)
+    inputs[problem[2] == 0] = 1e3  # padding rows: wild inputs too
+    got_mean, got_var = _kernel_solve(problem, inputs, new_inputs, 0.0, [1.0])
+    np.testing.assert_allclose(got_mean, mean, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got_var, var, rtol=1e-9)
+
+
+@pytest.mark.parametrize("lengthscale", [[0.7], [0.5, 2.0]], ids=["one", "per-input"])
+def test_kernel_head_rbf_alone_matches_sklearn_gaussian_process(lengthscale):
+    # No linear part (prior std 0), unit row weights: a zero-mean Gaussian
+    # process with an RBF kernel and noise, which sklearn solves its own way.
+    features, targets, _, _, _, _, new = _problem(seed=4, n_outputs=1)
+    inputs, new_inputs = _inputs(4)
+    problem = (
+        features,
+        targets,
+        np.ones((N_TASKS, N_ROWS)),
+        np.zeros((N_FEATURES, 1)),
+        np.zeros(N_FEATURES),
+        np.asarray(0.3),
+        new,
+    )
+    mean, var = _kernel_solve(problem, inputs, new_inputs, 1.7, lengthscale)
+    for t in range(N_TASKS):
+        kernel = ConstantKernel(1.7**2, "fixed") * RBF(lengthscale, "fixed")
+        gp = GaussianProcessRegressor(kernel, alpha=0.3, optimizer=None)
+        gp.fit(inputs[t], targets[t, :, 0])
+        expected_mean, expected_std = gp.predict(new_inputs[t], return_std=True)
+        np.testing.assert_allclose(mean[t, :, 0], expected_mean, rtol=1e-7, atol=1e-10)
+        # sklearn's std is of the latent function: the noise is added here.
+        np.testing.assert_allclose(var[t], expected_std**2 + 0.3, rtol=1e-7)
+
+
+def test_kernel_head_matches_the_textbook_gaussian_process():
+    # Linear part with a prior mean, RBF term, per-input lengthscales and
+    # weighted rows: the posterior of a Gaussian process whose row noise is
+    # noise_var / weight, the padding rows left out, in numpy.
+    problem = _problem(seed=5)
+    features, targets, weight, prior_mean, prior_std, noise_var, new = problem
+    inputs, new_inputs = _inputs(5, n_inputs=3)
+    rbf_std = np.array([0.5, 1.0, 1.5, 2.0])
+    lengthscale = np.array([[0.5, 1.0, 2.0]] * N_TASKS)
+    mean, var = _kernel_solve(problem, inputs, new_inputs, rbf_std, lengthscale)
+
+    def k(phi_a, x_a, phi_b, x_b, t):
+        d = cdist(x_a / lengthscale[t], x_b / lengthscale[t], "sqeuclidean")
+        return (phi_a * prior_std[t] ** 2) @ phi_b.T + rbf_std[t] ** 2 * np.exp(-d / 2)
+
+    for t in range(N_TASKS):
+        keep = weight[t] > 0
+        phi, x, y = features[t][keep], inputs[t][keep], targets[t][keep]
+        gram = k(phi, x, phi, x, t) + np.diag(noise_var[t] / weight[t][keep])
+        cross = k(new[t], new_inputs[t], phi, x, t)
+        residual = y - phi @ prior_mean[t]
+        expected = new[t] @ prior_mean[t] + cross @ np.linalg.solve(gram, residual)
+        np.testing.assert_allclose(mean[t], expected, rtol=1e-9, atol=1e-12)
+        prior_var = np.diag(k(new[t], new_inputs[t], new[t], new_inputs[t], t))
+        latent = prior_var - np.einsum(
+            "qs,sq->q", cross, np.linalg.solve(gram, cross.T)
+        )
+        np.testing.assert_allclose(var[t], noise_var[t] + latent, rtol=1e-9)
 
 
 # -- Gaussian likelihood --------------------------------------------------------

@@ -11,6 +11,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.distance import cdist
 from torch import nn
 
 from sktransfer.meta._heads import (
@@ -268,15 +269,30 @@ def _make(kind, copies):
     body = StackedNetwork(copies)
     if kind == "proto":
         return ProtoMembers(body, len(copies), N_INPUTS, 3, shared=True).double()
-    return _ridge(body, len(copies), classification=kind == "ridge-classification")
+    kernel = kind.rpartition("-")[2] if kind.count("-") == 2 else "linear"
+    return _ridge(
+        body,
+        len(copies),
+        classification="classification" in kind,
+        kernel=kernel,
+    )
 
 
-@pytest.mark.parametrize("kind", ["ridge-regression", "ridge-classification", "proto"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "ridge-regression",
+        "ridge-classification",
+        "proto",
+        "ridge-regression-ard",
+        "ridge-classification-rbf",
+    ],
+)
 def test_each_member_learns_as_if_trained_alone(kind):
     # Two members on different data: the summed loss gives member i only its
     # own gradient, and AdamW is elementwise, so each member follows the path
     # of a single-member model started from the same weights.
-    classification = kind != "ridge-regression"
+    classification = not kind.startswith("ridge-regression")
     copies = _copies("mlp", n=2, dtype=torch.float32)
     both = _scramble(_make(kind, copies))
     alone = []
@@ -415,9 +431,14 @@ def test_classification_offset_plus_scaled_ridge_of_what_it_leaves(n_classes):
     np.testing.assert_allclose(logits[0, 0].numpy(), expected, rtol=1e-9)
 
 
-def test_prior_is_the_posterior_without_support_rows():
+@pytest.mark.parametrize("kernel", ["linear", "rbf", "ard"])
+def test_prior_is_the_posterior_without_support_rows(kernel):
     members = _scramble(
-        _ridge(StackedNetwork(_copies("mlp", dtype=torch.float32)), N_MEMBERS)
+        _ridge(
+            StackedNetwork(_copies("mlp", dtype=torch.float32)),
+            N_MEMBERS,
+            kernel=kernel,
+        )
     )
     support, query = _support_query(N_MEMBERS, classification=False, n_episodes=1)
     empty = (support[0], support[1], torch.zeros_like(support[2]))
@@ -426,6 +447,55 @@ def test_prior_is_the_posterior_without_support_rows():
         from_empty = members.predict(members.posterior(*empty), query[0])
     torch.testing.assert_close(from_prior[0], from_empty[0], rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(from_prior[1], from_empty[1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "ard"])
+def test_rbf_term_is_the_gaussian_process_of_the_members_parameters(kernel):
+    # The posterior mean of member 1, episode 0, written out from the
+    # member's parameters: "rbf" shares one prior std over the inputs' slopes
+    # (their mean) and one lengthscale; "ard" has one of each per input.
+    members = _scramble(
+        _ridge(
+            StackedNetwork(_copies("mlp", dtype=torch.float32)),
+            N_MEMBERS,
+            kernel=kernel,
+        )
+    )
+    support, query = _support_query(N_MEMBERS, classification=False, n_episodes=1)
+    with torch.no_grad():
+        mean, _ = members.predict(members.posterior(*support), query[0])
+    softplus = torch.nn.functional.softplus
+    std = softplus(members.prior_std_[1].detach()).numpy()
+    if kernel == "rbf":
+        std[N_COMPONENTS:-1] = std[N_COMPONENTS:-1].mean()
+    lengthscale = members.log_lengthscale[1].detach().exp().numpy()
+    assert lengthscale.shape == ((1,) if kernel == "rbf" else (N_INPUTS,))
+    rbf_var = float(softplus(members.rbf_std_[1].detach())) ** 2
+    noise = float(softplus(members.noise_var_[1].detach()))
+    X_s, y_s, w_s = (part[1, 0].numpy() for part in support)
+    X_q = query[0][1, 0].numpy()
+    phi_s = _phi_member(members, 1, X_s)
+    phi_q = _phi_member(members, 1, X_q)
+
+    def k(phi_a, x_a, phi_b, x_b):
+        d = cdist(x_a / lengthscale, x_b / lengthscale, "sqeuclidean")
+        return (phi_a * std**2) @ phi_b.T + rbf_var * np.exp(-d / 2)
+
+    keep = w_s > 0
+    prior_mean = members.prior_mean[1].detach().numpy()
+    gram = k(phi_s[keep], X_s[keep], phi_s[keep], X_s[keep])
+    gram = gram + np.diag(noise / w_s[keep])
+    residual = y_s[keep] - phi_s[keep] @ prior_mean
+    expected = phi_q @ prior_mean + k(phi_q, X_q, phi_s[keep], X_s[keep]) @ (
+        np.linalg.solve(gram, residual)
+    )
+    np.testing.assert_allclose(mean[1, 0].numpy(), expected, rtol=1e-8, atol=1e-10)
+
+
+def _phi_member(members, index, X):
+    with torch.no_grad():
+        learned = members.body.member(index).double()(torch.as_tensor(X)).numpy()
+    return np.hstack([learned, X, np.ones((len(X), 1))])
 
 
 # -- where training starts, and what it minimises --------------------------------
