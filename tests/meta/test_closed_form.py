@@ -279,6 +279,10 @@ def _kernel_solve(problem, inputs, new_inputs, rbf_std, lengthscale):
         _t(lengthscale),
     )
     mean, var = kernel_predict(posterior, _t(new), _t(new_inputs), return_var=True)
+    # Without return_var: the mean alone.
+    torch.testing.assert_close(
+        kernel_predict(posterior, _t(new), _t(new_inputs)), mean, rtol=0, atol=0
+    )
     return mean.numpy(), var.numpy()
 
 
