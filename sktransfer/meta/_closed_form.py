@@ -207,7 +207,9 @@ def kernel_posterior(
     chol = torch.linalg.cholesky(gram + eye)
     residual = targets - features @ posterior.prior_mean
     dual = torch.cholesky_solve(root.unsqueeze(-1) * residual, chol) / noise
-    return posterior._replace(dual=dual, chol=chol)
+    # Row-major, as a saved and loaded copy is: the products that use them
+    # then sum in the same order, and predictions match to the bit.
+    return posterior._replace(dual=dual.contiguous(), chol=chol.contiguous())
 
 
 def kernel_predict(posterior, features, inputs, *, return_var=False):

@@ -38,7 +38,7 @@ class _BaseMetaRidge(BaseClosedForm):
         hidden_layer_sizes=(64, 64),
         n_components=16,
         linear_ensemble=True,
-        kernel="linear",
+        kernel="ard",
         base_estimator=None,
         meta_lr=2e-3,
         weight_decay=1e-4,
@@ -200,29 +200,32 @@ _SHARED_TEXT = {
 
 _RIDGE_PARAMETERS = """    n_components : int, default=16
         Number of learned features ``g(x)``: the outputs of ``module``. 0 gives
-        the linear model alone (features ``[x, 1]``), the pooled model with a
-        random intercept and random slopes shrunk by a meta-learned prior.
+        the linear model alone (features ``[x, 1]``, with ``kernel``'s RBF
+        term); with ``kernel="linear"`` too, the pooled model with a random
+        intercept and random slopes shrunk by a meta-learned prior.
     linear_ensemble : bool, default=True
         Average the predictions with those of the linear model (features
         ``[x, 1]``), each early-stopped on its own. Learned features win where
         tasks differ in shape and overfit where they differ by offsets and
         slopes only; the average keeps most of the gain and none of the loss
         (see the user guide's benchmark).
-    kernel : {{"linear", "rbf", "ard"}}, default="linear"
+    kernel : {{"linear", "rbf", "ard"}}, default="ard"
         The head's covariance over the rows. ``"linear"``: Bayesian linear
         regression on ``phi(x)``, solved over its weights. ``"rbf"`` and
         ``"ard"`` add a Gaussian RBF term on the inputs (standardised ``x``),
         with a meta-learned scale and lengthscale, and solve the head over
-        the support rows (a Gaussian process; its cost grows with the cube of
-        the support size): it models how rows near each other in ``x`` share
-        their targets, which a linear head cannot. ``"rbf"`` has one
-        lengthscale, and one prior standard deviation shared by the slopes of
-        all inputs: few meta-parameters, for few training tasks or classes
-        (five digits teach it a head that carries to five new ones, where
-        per-input parameters overfit). ``"ard"`` has one lengthscale and one
-        slope standard deviation per input, for many training tasks or
-        classes (leaf species: +1.8 points at 1-shot). Both apply to each
-        model kind.
+        the support rows (a Gaussian process): support rows then inform the
+        predictions of rows near them in ``x``, which a linear head cannot.
+        The term starts small and is earned in meta-training like the random
+        slopes. ``"ard"`` has one lengthscale and one slope prior standard
+        deviation per input. ``"rbf"`` has one lengthscale, and one slope
+        prior standard deviation shared by all inputs: few meta-parameters,
+        for few training tasks or classes (five digits teach it a head that
+        carries to five new ones, where per-input parameters overfit). The
+        cost of `adapt` grows with the cube of the support rows and its
+        memory with their square: for support sets of many thousands of
+        rows, use ``"linear"`` (cubic in the features instead). Both kernels
+        apply to each model kind.
     base_estimator : estimator, default=None
         A scikit-learn {kind} fitted on the pooled rows whose prediction
         ({base_inputs}) is both an input and an offset of the head: the head
@@ -241,13 +244,16 @@ class MetaRidgeRegressor(MetaRegressorMixin, RegressorMixin, _BaseMetaRidge):
     Learns, from many related tasks, a feature map ``phi(x) = [g(x), x, 1]``
     (``g`` a torch network) and a Gaussian prior over the weights of a linear
     head on it, with a noise variance (Harrison, Sharma & Pavone, 2018).
+    By default (``kernel="ard"``) the head's covariance also has an RBF term
+    on the inputs, which makes it a Gaussian process over rows.
     `adapt` solves the head's posterior from a new task's support rows in
     closed form: no gradient steps, a few milliseconds. Meta-training
     maximises the posterior predictive likelihood of query rows given
     support sets of random size up to ``k_shot``, so one model serves every
-    support size. With ``n_components=0`` it is the pooled linear model with
-    a random intercept and random slopes shrunk by a meta-learned prior; by
-    default it averages that model and the one with learned features.
+    support size. With ``n_components=0`` and ``kernel="linear"`` it is the
+    pooled linear model with a random intercept and random slopes shrunk by
+    a meta-learned prior; by default it averages the model without learned
+    features and the one with them.
 """
         + CLOSED_FORM_PARAMETERS.format(
             specific=_RIDGE_PARAMETERS.format(
@@ -369,7 +375,9 @@ class MetaRidgeClassifier(ClosedFormClassifierMixin, _BaseMetaRidge):
     learned scale turns its outputs into logits. In the shared label space
     the prior mean is learned (a pooled model that each task shifts); in the
     episodic label space (``n_way``) it is zero and the support set alone
-    places the classes.
+    places the classes. By default (``kernel="ard"``) the head's covariance
+    also has an RBF term on the inputs (kernel ridge regression over the
+    support rows).
 """
         + CLOSED_FORM_PARAMETERS.format(
             specific=_RIDGE_PARAMETERS.format(
@@ -450,7 +458,7 @@ class MetaRidgeClassifier(ClosedFormClassifierMixin, _BaseMetaRidge):
         hidden_layer_sizes=(64, 64),
         n_components=16,
         linear_ensemble=True,
-        kernel="linear",
+        kernel="ard",
         base_estimator=None,
         meta_lr=2e-3,
         weight_decay=1e-4,

@@ -2,8 +2,8 @@
 
 The maths is tested against scikit-learn's Gaussian process and the textbook
 one in ``test_closed_form.py`` and member by member in ``test_heads.py``;
-here: the estimators learn what a linear head cannot, the default is the
-linear head, vectorised scoring equals a loop, and the adapted state saves.
+here: the estimators learn what a linear head cannot, ``"ard"`` is the
+default, vectorised scoring equals a loop, and the adapted state saves.
 """
 
 import numpy as np
@@ -57,17 +57,17 @@ def test_rbf_head_adapts_to_curves_a_linear_head_cannot():
     assert std[near].max() < std[far].min()
 
 
-def test_linear_kernel_is_the_default_and_adds_no_parameters():
+def test_ard_is_the_default_and_the_linear_head_adds_no_parameters():
     X, y, t = make_sinusoid_tasks(n_tasks=10, random_state=0)
+    for cls in (MetaRidgeRegressor, MetaRidgeClassifier):
+        assert cls().kernel == "ard"
     default = MetaRidgeRegressor(n_components=0, **FAST).fit(X, y, task_ids=t)
-    assert default.kernel == "linear"
     names = {name for name, _ in default.net_.module_.named_parameters()}
-    assert not any("lengthscale" in n or "rbf" in n for n in names)
-    ard = MetaRidgeRegressor(n_components=0, kernel="ard", **FAST)
-    names = {
-        name for name, _ in ard.fit(X, y, task_ids=t).net_.module_.named_parameters()
-    }
     assert {"kinds.linear.log_lengthscale", "kinds.linear.rbf_std_"} <= names
+    linear = MetaRidgeRegressor(n_components=0, kernel="linear", **FAST)
+    linear.fit(X, y, task_ids=t)
+    names = {name for name, _ in linear.net_.module_.named_parameters()}
+    assert not any("lengthscale" in n or "rbf" in n for n in names)
 
 
 @pytest.mark.parametrize("kernel", ["rbf", "ard"])
