@@ -212,8 +212,9 @@ _RIDGE_PARAMETERS = """    n_components : int, default=16
     kernel : {{"linear", "rbf", "ard"}}, default="ard"
         The head's covariance over the rows. ``"linear"``: Bayesian linear
         regression on ``phi(x)``, solved over its weights. ``"rbf"`` and
-        ``"ard"`` add a Gaussian RBF term on the inputs (standardised ``x``),
-        with a meta-learned scale and lengthscale, and solve the head over
+        ``"ard"`` add a Gaussian RBF term on the head's inputs (standardised
+        ``x``, and any ``base_estimator`` columns), with a meta-learned scale
+        and lengthscale, and solve the head over
         the support rows (a Gaussian process): support rows then inform the
         predictions of rows near them in ``x``, which a linear head cannot.
         The term starts small and is earned in meta-training like the random

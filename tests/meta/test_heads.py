@@ -431,15 +431,15 @@ def test_classification_offset_plus_scaled_ridge_of_what_it_leaves(n_classes):
     np.testing.assert_allclose(logits[0, 0].numpy(), expected, rtol=1e-9)
 
 
+def _scrambled_ridge(kernel):
+    """Regression ridge members of ``kernel``, every parameter distinct."""
+    body = StackedNetwork(_copies("mlp", dtype=torch.float32))
+    return _scramble(_ridge(body, N_MEMBERS, kernel=kernel))
+
+
 @pytest.mark.parametrize("kernel", ["linear", "rbf", "ard"])
 def test_prior_is_the_posterior_without_support_rows(kernel):
-    members = _scramble(
-        _ridge(
-            StackedNetwork(_copies("mlp", dtype=torch.float32)),
-            N_MEMBERS,
-            kernel=kernel,
-        )
-    )
+    members = _scrambled_ridge(kernel)
     support, query = _support_query(N_MEMBERS, classification=False, n_episodes=1)
     empty = (support[0], support[1], torch.zeros_like(support[2]))
     with torch.no_grad():
@@ -454,13 +454,7 @@ def test_rbf_term_is_the_gaussian_process_of_the_members_parameters(kernel):
     # The posterior mean of member 1, episode 0, written out from the
     # member's parameters: "rbf" shares one prior std over the inputs' slopes
     # (their mean) and one lengthscale; "ard" has one of each per input.
-    members = _scramble(
-        _ridge(
-            StackedNetwork(_copies("mlp", dtype=torch.float32)),
-            N_MEMBERS,
-            kernel=kernel,
-        )
-    )
+    members = _scrambled_ridge(kernel)
     support, query = _support_query(N_MEMBERS, classification=False, n_episodes=1)
     with torch.no_grad():
         mean, _ = members.predict(members.posterior(*support), query[0])
