@@ -170,7 +170,8 @@ class RidgeMembers(_Members):
     deviation and lengthscale: one lengthscale, and one prior standard
     deviation shared by the slopes of the inputs (``"rbf"``: few
     meta-parameters, for few training classes), or one of each per input
-    (``"ard"``). The RBF term starts as large as the slopes' part.
+    (``"ard"``). The RBF term starts with the variance of the slopes' part
+    and lengthscales ``sqrt(n_inputs)``.
     """
 
     def __init__(

@@ -556,6 +556,24 @@ def test_heads_start_from_the_documented_prior():
     np.testing.assert_allclose(softplus(proto.prior_count_).detach(), 1.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("kernel", ["rbf", "ard"])
+def test_rbf_term_starts_as_large_as_the_slopes_at_the_inputs_scale(kernel):
+    # Its variance is the slopes' prior variances summed, and its
+    # lengthscale sqrt(n_inputs): standardised inputs are then about one
+    # lengthscale apart.
+    prior = _prior(2, 2, seed=3)
+    body = StackedNetwork(_copies("mlp", n=2, dtype=torch.float32))
+    members = RidgeMembers(
+        body, 2, N_INPUTS, 2, classification=False, prior=prior, kernel=kernel
+    ).double()
+    softplus = torch.nn.functional.softplus
+    slopes = np.sqrt((prior.std[:, :N_INPUTS] ** 2).sum(1))
+    np.testing.assert_allclose(softplus(members.rbf_std_).detach(), slopes, rtol=1e-5)
+    lengthscale = members.log_lengthscale.exp().detach().numpy()
+    assert lengthscale.shape == (2, 1 if kernel == "rbf" else N_INPUTS)
+    np.testing.assert_allclose(lengthscale, np.sqrt(N_INPUTS), rtol=1e-6)
+
+
 def _embedded_by_hand(members, m, X):
     with torch.no_grad():
         return members.body.member(m).double()(X).numpy()
